@@ -1,0 +1,54 @@
+# rnncourse: every command creates or reuses its own environment in .venv (see README.md).
+#   make book     set up and build the book into _build/html   (the main job)
+#   make test     set up and run the whole test suite
+#   make serve    serve the built book on http://127.0.0.1:8000
+#   make release  regenerate exercises/ from solutions/
+#   make validate solutions score full marks, released stubs score zero
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: env book test serve release validate vendor bench clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-test.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements.txt -r requirements-test.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# MathJax, RequireJS and the ipywidgets HTML manager, copied from npm into the built site.
+vendor: _vendor/.installed
+
+_vendor/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	rm -rf _vendor && mkdir -p _vendor/vendor
+	cp -r node_modules/mathjax/es5 _vendor/vendor/mathjax
+	cp node_modules/requirejs/require.js _vendor/vendor/require.js
+	cp -r node_modules/@jupyter-widgets/html-manager/dist _vendor/vendor/html-manager
+	touch $@
+
+book: env vendor
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+test: env vendor
+	$(BIN)/python -m pytest
+
+serve:
+	@test -f _build/html/index.html || { echo "no built book: run 'make book' first"; exit 1; }
+	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
+
+release: env
+	$(BIN)/rnncourse release
+
+validate: env
+	$(BIN)/rnncourse validate
+
+bench: env vendor
+	$(BIN)/python benchmarks/bench_book.py
+
+clean:
+	rm -rf _build _vendor

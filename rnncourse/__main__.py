@@ -1,0 +1,5 @@
+import sys
+
+from rnncourse.cli import main
+
+sys.exit(main())

@@ -1,0 +1,117 @@
+"""Self-checks for the exercises: each failure says what was expected and what came.
+
+The visible tests in the exercise notebooks call these; the messages are written for a
+student reading them in JupyterLab, not for a developer reading a traceback.
+"""
+
+from __future__ import annotations
+
+import builtins
+import types
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SelfCheckError", "check_array", "check_own_code"]
+
+#: Modules whose functions an exercise must not call in place of its own code.
+REFERENCE_MODULES = ("rnncourse", "torch", "scipy")
+#: Built-ins that would let a function reach a module by a string.
+INDIRECT_LOOKUPS = frozenset({"__import__", "getattr", "eval", "exec", "importlib", "globals", "vars"})
+
+
+class SelfCheckError(AssertionError):
+    """A self-check failed; the message is meant for the student."""
+
+
+def check_array(
+    name: str,
+    got: Any,
+    expected: np.ndarray,
+    *,
+    meaning: str = "",
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+) -> None:
+    """Check that ``got`` is a finite floating ndarray with ``expected``'s shape and values.
+
+    Args:
+        name: what is being checked, as the student knows it (``"elman_step(x, h, W, U, b)"``).
+        got: the student's result.
+        expected: the reference result.
+        meaning: the shape written with symbols, e.g. ``"(B, H)"``, to put in messages.
+        rtol, atol: tolerances of :func:`numpy.allclose`; only float error should need them.
+    """
+    shape_text = f"{meaning} = {expected.shape}" if meaning else f"{expected.shape}"
+    if got is None:
+        raise SelfCheckError(f"{name} returned None: did you forget the `return` statement?")
+    if not isinstance(got, np.ndarray):
+        raise SelfCheckError(
+            f"{name} returned a {type(got).__name__}; expected a NumPy array of shape {shape_text}."
+        )
+    if not np.issubdtype(got.dtype, np.floating):
+        raise SelfCheckError(
+            f"{name} returned an array of dtype {got.dtype}; expected floating point "
+            f"(the inputs were {expected.dtype})."
+        )
+    if got.shape != expected.shape:
+        raise SelfCheckError(
+            f"{name} returned shape {got.shape}; expected {shape_text}. "
+            "Check which axis is time, which is batch, and whether a matrix needs transposing."
+        )
+    if not np.all(np.isfinite(got)):
+        bad = int(np.size(got) - np.count_nonzero(np.isfinite(got)))
+        raise SelfCheckError(
+            f"{name} returned {bad} NaN or infinite value(s); expected finite numbers. "
+            "Large inputs to exp() overflow: is your computation numerically stable?"
+        )
+    if not np.allclose(got, expected, rtol=rtol, atol=atol):
+        error = np.abs(got - expected)
+        index = np.unravel_index(int(np.argmax(error)), error.shape)
+        raise SelfCheckError(
+            f"{name} has the right shape but wrong values: the largest difference is "
+            f"{float(error[index]):.3g} at index {tuple(int(i) for i in index)} "
+            f"(got {float(got[index]):.6g}, expected {float(expected[index]):.6g})."
+        )
+
+
+def _referenced_names(code: types.CodeType) -> Iterable[str]:
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _referenced_names(const)
+
+
+def check_own_code(func: Callable[..., Any], task: str) -> None:
+    """Refuse a function that hands its work to a reference implementation.
+
+    Catches a function that *is* one from ``rnncourse``/``torch``/``scipy`` (for example
+    ``elman_step = rnncourse.dynamics.elman_step``), one whose body uses a global bound to
+    such a module or function (under any alias), and one that looks names up by string
+    (``getattr``, ``__import__``, ``eval``). The autograder applies a stricter version of this rule
+    outside your kernel, so passing here is necessary, not sufficient.
+    """
+    if not isinstance(func, types.FunctionType):
+        raise SelfCheckError(
+            f"{task}: expected a function defined with `def` in this notebook, got {type(func).__name__}."
+        )
+    module = getattr(func, "__module__", "") or ""
+    if module.split(".")[0] in REFERENCE_MODULES:
+        raise SelfCheckError(
+            f"{task}: this is {module}.{func.__name__}, the reference implementation. "
+            "Write the computation yourself with NumPy."
+        )
+    for name in set(_referenced_names(func.__code__)):
+        if name in INDIRECT_LOOKUPS:
+            raise SelfCheckError(
+                f"{task}: the function uses `{name}`, which can reach other code by name. "
+                "Write the computation directly with NumPy."
+            )
+        value = func.__globals__.get(name, getattr(builtins, name, None))
+        owner = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", "")
+        if isinstance(owner, str) and owner.split(".")[0] in REFERENCE_MODULES:
+            raise SelfCheckError(
+                f"{task}: the function uses `{name}` (from {owner}). This exercise asks you to write "
+                "the computation yourself with NumPy, not to call a library's recurrent network."
+            )
