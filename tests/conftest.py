@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
 
 from rnncourse import available_devices
 
-ROOT = Path(__file__).resolve().parents[1]
+from _notebooks import ROOT  # noqa: F401 (re-exported for tests)
 
 
 @pytest.fixture(params=[str(d) for d in available_devices()])
