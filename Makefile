@@ -29,9 +29,16 @@ _vendor/.installed: package.json package-lock.json
 	cp -r node_modules/mathjax/es5 _vendor/vendor/mathjax
 	cp node_modules/requirejs/require.js _vendor/vendor/require.js
 	cp -r node_modules/@jupyter-widgets/html-manager/dist _vendor/vendor/html-manager
+	# The widget manager loads its icon fonts from "@jupyter-widgets/html-manager/dist/" next to the
+	# page (data-jupyter-widgets-cdn is empty); chapters with widgets live in book/.
+	mkdir -p _vendor/book/@jupyter-widgets/html-manager/dist
+	cp node_modules/@jupyter-widgets/html-manager/dist/*.{woff,woff2,ttf,eot,svg} _vendor/book/@jupyter-widgets/html-manager/dist/
 	touch $@
 
+# _build/html is rebuilt from scratch each time (Sphinx skips copying the vendored assets when no page
+# changed); executed notebooks come from the cache in _build/.jupyter_cache, so this stays quick.
 book: env vendor
+	rm -rf _build/html
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
 test: env vendor

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,8 @@ def _toc_files() -> list[str]:
 
 @pytest.fixture(scope="module")
 def built_book() -> Path:
-    """Build the book as `make book` does (execution is cached, so a rebuild is quick)."""
+    """Build the book as `make book` does, into a fresh _build/html (execution is cached, so this is quick)."""
+    shutil.rmtree(HTML, ignore_errors=True)
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     result = subprocess.run(
         [str(jupyter_book), "build", str(ROOT), "--warningiserror", "--keep-going"],
@@ -62,6 +64,8 @@ def test_vendored_assets_are_where_pages_point(built_book):
     assert (page.parent / match.group(1)).resolve().is_file()
     assert (built_book / "vendor" / "require.js").is_file()
     assert (built_book / "vendor" / "html-manager" / "embed-amd.js").is_file()
+    # the widget manager fetches its icon fonts relative to the page
+    assert list((built_book / "book" / "@jupyter-widgets" / "html-manager" / "dist").glob("*.woff2"))
 
 
 def test_sphinx_never_read_environment_solutions_or_tests(built_book):
@@ -94,6 +98,7 @@ def test_exercise_pages_show_the_student_version(built_book):
         for name in course.notebooks(ROOT, assignment):
             text = visible_text((built_book / "exercises" / assignment / f"{name}.html").read_text(encoding="utf-8"))
             assert "raise NotImplementedError()" in text
+            assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
 
 
 def test_no_solution_or_hidden_test_on_any_page(built_book):
@@ -107,4 +112,3 @@ def test_no_solution_or_hidden_test_on_any_page(built_book):
         text = visible_text(page.read_text(encoding="utf-8"))
         leaked = [line for line in secrets if squash(line) in text]
         assert not leaked, f"{page.relative_to(built_book)} shows solution or hidden-test code: {leaked[:3]}"
-        assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import rnncourse
-from rnncourse.device import DEVICE_ENV_VAR
+from rnncourse.devices import DEVICE_ENV_VAR
 
 
 def test_default_device_is_cuda_when_available(monkeypatch):

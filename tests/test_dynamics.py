@@ -136,3 +136,21 @@ def test_bistable_network_settles_to_different_attractors_from_different_starts(
     W = np.array([[2.0, 0.3], [0.3, 2.0]])
     ends = {tuple(np.round(dynamics.iterate_network(W, np.array(s), 200)[-1], 6)) for s in ([0.1, 0.2], [-0.1, -0.2])}
     assert len(ends) == 2
+
+
+def test_draw_graph_draws_every_node_and_edge():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rnncourse.plots import draw_graph
+
+    fig, ax = plt.subplots()
+    nodes = {"x1": (0, 0, "$x$"), "h1": (0, 1.2, "$h$"), "h2": (1.5, 1.2, "$h$"), "o2": (1.5, 2.4, "$o$")}
+    edges = [("x1", "h1", "$U$"), ("h1", "h2", "$W$"), ("h2", "o2", "$V$"), ("h2", "h2", "$W$")]
+    draw_graph(ax, nodes, edges, title="t")
+    assert len(ax.patches) == len(nodes) + len(edges)
+    assert {t.get_text() for t in ax.texts} >= {"$x$", "$h$", "$o$", "$U$", "$W$", "$V$"}
+    assert ax.get_title() == "t" and not ax.axison
+    plt.close(fig)
