@@ -1,13 +1,18 @@
-"""``rnncourse`` (or ``python -m rnncourse``): the instructor's commands.
+"""``rnncourse`` (or ``python -m rnncourse``): the instructor's commands, run from the course folder.
 
 - ``release [ASSIGNMENT ...]``  regenerate ``exercises/`` from ``solutions/`` with nbgrader
-- ``validate [ASSIGNMENT ...]`` every solution scores full marks, every released stub scores zero
+- ``validate [ASSIGNMENT ...]`` solutions score full marks and released stubs zero, with both graders
+- ``grade ASSIGNMENT SUBMISSIONS``  grade a folder or zip of submissions (sandboxed, in parallel)
+- ``export``                    the gradebook as CSV (``nbgrader export``)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,24 +36,67 @@ def release(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace) -> int:
+    from rnncourse.grading.grader import GradingUnit, grade_unit
+
     root = course.course_root()
     failures = 0
+
+    def report(ok: bool, text: str) -> None:
+        nonlocal failures
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {text}")
+
     for assignment in _selected(root, args.assignments):
         for name in course.notebooks(root, assignment):
             for kind, folder, wanted in (("solution", "solutions", "full"), ("released", "exercises", "zero")):
                 path = root / folder / assignment / f"{name}.ipynb"
                 if not path.is_file():
-                    print(f"FAIL {assignment}/{name} {kind}: {path.relative_to(root)} is missing (run `rnncourse release`)")
-                    failures += 1
+                    report(False, f"{assignment}/{name} {kind}: {path.relative_to(root)} is missing (run `rnncourse release`)")
                     continue
                 result = course.autograde_notebook(root, assignment, path)
                 ok = result.score == result.max_score if wanted == "full" else result.score == 0
-                failures += not ok
-                print(
-                    f"{'ok  ' if ok else 'FAIL'} {assignment}/{name} {kind}: "
-                    f"{result.score:g}/{result.max_score:g} (want {wanted} marks)"
-                )
+                report(ok, f"{assignment}/{name} {kind}, nbgrader autograde: {result.score:g}/{result.max_score:g} (want {wanted} marks)")
+        with tempfile.TemporaryDirectory(prefix="rnncourse-validate-") as tmp:
+            for kind, notebook, wanted in (
+                ("solution", course.filled_in(root, assignment), "full"),
+                ("released", course.read_json(root / "exercises" / assignment / f"{course.notebooks(root, assignment)[0]}.ipynb"), "zero"),
+            ):
+                folder = Path(tmp) / kind
+                folder.mkdir()
+                (folder / f"{course.notebooks(root, assignment)[0]}.ipynb").write_text(json.dumps(notebook))
+                result = grade_unit(GradingUnit(str(root), assignment, kind, str(folder), str(Path(tmp) / "scratch")))
+                ok = (result.score == result.max_score and result.status == "ok") if wanted == "full" else result.score == 0
+                report(ok, f"{assignment} {kind}, rnncourse grade: {result.score:g}/{result.max_score:g} "
+                       f"(want {wanted} marks), status: {result.status}")
     return 1 if failures else 0
+
+
+def grade(args: argparse.Namespace) -> int:
+    from rnncourse.grading.batch import grade_batch
+
+    root = course.course_root()
+    _selected(root, [args.assignment])
+    submissions = Path(args.submissions).resolve()
+    if not submissions.exists():
+        raise SystemExit(f"{submissions} does not exist")
+    out = Path(args.out or root / "grades" / args.assignment).resolve()
+    limits = {k: v for k, v in (("memory_mb", args.memory_mb), ("wall_seconds", args.wall_seconds)) if v}
+    results = grade_batch(
+        root, args.assignment, submissions, out, workers=args.workers, only_students=args.student or None,
+        db_url=args.db, limits=limits,
+    )
+    not_ok = sum(r.status != "ok" for r in results)
+    print(f"{len(results)} graded, {not_ok} with notes; wrote {out / 'grades.csv'}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    root = course.course_root()
+    output = Path(args.to).resolve()
+    extra = [f"--CourseDirectory.db_url={args.db}"] if args.db else []
+    course._nbgrader(root, "export", f"--to={output}", *extra)
+    print(f"exported the gradebook to {output}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,11 +104,28 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, func, text in (
         ("release", release, "regenerate exercises/ from solutions/"),
-        ("validate", validate, "check solutions get full marks and released stubs get zero"),
+        ("validate", validate, "check solutions get full marks and released stubs get zero, with both graders"),
     ):
         sub = commands.add_parser(name, help=text, description=text)
         sub.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: all of them")
         sub.set_defaults(func=func)
+    sub = commands.add_parser("grade", help="grade a folder or zip of submissions", description=(
+        "Grade SUBMISSIONS (a folder with one sub-folder per student, nbgrader's submitted/ layout, or a zip "
+        "of either) in sandboxed processes. Writes DIR/grades.csv, DIR/feedback/<student>.html, "
+        "DIR/results.jsonl and the nbgrader gradebook."))
+    sub.add_argument("assignment", metavar="ASSIGNMENT")
+    sub.add_argument("submissions", metavar="SUBMISSIONS")
+    sub.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel submissions (default: cores)")
+    sub.add_argument("--out", metavar="DIR", help="output folder (default: grades/ASSIGNMENT)")
+    sub.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeatable)")
+    sub.add_argument("--db", metavar="URL", help="gradebook URL (default: sqlite:///gradebook.db in the course folder)")
+    sub.add_argument("--memory-mb", type=int, help="address-space limit per submission (default 3072)")
+    sub.add_argument("--wall-seconds", type=float, help="wall-clock limit per sandbox run (default 300)")
+    sub.set_defaults(func=grade)
+    sub = commands.add_parser("export", help="export the gradebook to CSV (nbgrader export)")
+    sub.add_argument("--to", default="grades.csv", help="CSV file to write (default grades.csv)")
+    sub.add_argument("--db", metavar="URL", help="gradebook URL (default: the course's gradebook.db)")
+    sub.set_defaults(func=export)
     return parser
 
 

@@ -125,3 +125,28 @@ def autograde_notebook(root: Path, assignment: str, notebook: Path, student: str
                 if grade.max_score > 0
             }
             return NotebookScore(float(submission.score), float(submission.max_score), cells)
+
+
+def read_json(path: Path) -> dict:
+    """A notebook file as a dict."""
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def filled_in(root: Path, assignment: str, notebook: str | None = None) -> dict:
+    """The released notebook with every answer cell replaced by the instructor's solution:
+    what a perfect student would hand in."""
+    name = notebook or notebooks(root, assignment)[0]
+    released = read_json(root / "exercises" / assignment / f"{name}.ipynb")
+    solution = read_json(root / "solutions" / assignment / f"{name}.ipynb")
+    answers = {
+        c["metadata"]["nbgrader"]["grade_id"]: c["source"]
+        for c in solution["cells"]
+        if c["metadata"].get("nbgrader", {}).get("solution")
+    }
+    for cell in released["cells"]:
+        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if gid in answers and cell["metadata"]["nbgrader"].get("solution"):
+            cell["source"] = answers[gid]
+    return released

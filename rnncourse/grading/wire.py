@@ -1,0 +1,89 @@
+"""Plain data that crosses the sandbox boundary: arrays as JSON, decoded strictly.
+
+Nothing from a student's process is unpickled or evaluated. A value is a JSON object
+``{"kind": "array", "dtype": "float64", "shape": [...], "data": [...]}`` (or ``"tuple"`` of
+such values, or ``"other"`` with a type name); the decoder checks every field and rebuilds a
+fresh ``float64``/``int64``/``bool`` array, so no object of the student's can reach the grader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+# The one encoder runs inside the sandbox; its limits apply here too.
+from rnncourse.grading.worker import _DTYPES, MAX_ELEMENTS, MAX_TUPLE, encode_value
+
+__all__ = ["WireError", "decode_value", "encode_array", "encode_value", "loads_strict"]
+
+
+class WireError(ValueError):
+    """A value from the sandbox is not well-formed plain data."""
+
+
+def encode_array(array: np.ndarray) -> dict[str, Any]:
+    """Encode an input array for the sandbox (grader side, trusted)."""
+    return {"dtype": str(array.dtype), "shape": list(array.shape), "data": array.ravel().tolist()}
+
+
+def decode_input(obj: dict[str, Any]) -> np.ndarray:
+    """Decode :func:`encode_array` (inside the sandbox)."""
+    return np.asarray(obj["data"], dtype=obj["dtype"]).reshape(obj["shape"])
+
+
+def _reject_constant(name: str) -> float:
+    # NaN and infinities are legal answers to reject, not syntax errors: keep them as floats.
+    return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[name]
+
+
+def loads_strict(text: str) -> Any:
+    """Parse JSON text from the sandbox; raises :class:`WireError` on anything malformed."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise WireError(f"malformed JSON: {error}") from None
+
+
+def decode_value(obj: Any, depth: int = 0) -> np.ndarray | tuple[Any, ...] | str:
+    """Rebuild a value encoded by :func:`encode_value`, checking every field.
+
+    Returns a fresh ndarray, a tuple of decoded values, or a string naming a non-array type.
+    """
+    if not isinstance(obj, dict) or depth > 2:
+        raise WireError("value is not an object")
+    kind = obj.get("kind")
+    if kind == "tuple":
+        items = obj.get("items")
+        length = obj.get("length")
+        if not isinstance(items, list) or not isinstance(length, int) or len(items) > MAX_TUPLE:
+            raise WireError("bad tuple")
+        if length != len(items):
+            return f"tuple of length {length}"
+        return tuple(decode_value(item, depth + 1) for item in items)
+    if kind == "other":
+        type_name = obj.get("type")
+        return f"a {type_name}" if isinstance(type_name, str) else "an unknown object"
+    if kind != "array":
+        raise WireError(f"unknown kind {kind!r}")
+    shape, data, dtype = obj.get("shape"), obj.get("data"), obj.get("dtype")
+    if not (isinstance(shape, list) and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n for n in shape)):
+        raise WireError("bad shape")
+    if not isinstance(data, list) or not isinstance(dtype, str):
+        raise WireError("bad data")
+    size = math.prod(shape)
+    if size != len(data) or size > MAX_ELEMENTS:
+        raise WireError("data does not match shape")
+    if not all(type(x) in (float, int, bool) for x in data):
+        raise WireError("data holds non-numbers")
+    if obj.get("ndarray") is not True:
+        return f"a {obj.get('type') if isinstance(obj.get('type'), str) else 'non-array'} (expected a NumPy array)"
+    kind_char = np.dtype(dtype).kind if dtype in {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "longdouble", "float128"} else None
+    if kind_char is None:
+        raise WireError(f"unexpected dtype {dtype!r}")
+    array = np.array(data, dtype=_DTYPES.get(kind_char, "float64")).reshape(shape)
+    if kind_char != "f":
+        return f"an array of dtype {dtype} (expected floating point)"
+    return array
