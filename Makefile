@@ -15,6 +15,10 @@ PORT ?= 8000
 env: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-test.txt constraints.txt pyproject.toml
+	@# the grader's sandbox (bubblewrap); installed when we are root on Debian/Ubuntu, else see README
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }; } || \
+	  echo "note: bubblewrap not installed: 'rnncourse grade' will run without filesystem/network isolation"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements.txt -r requirements-test.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .

@@ -96,3 +96,48 @@ def test_solution_notebook_is_valid_nbgrader_source(assignment, name):
         if meta.get("grade"):
             assert meta.get("points", 0) > 0 and meta.get("locked"), cell["source"]
         assert not cell.get("outputs"), "commit solution notebooks without outputs"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_grading_spec_matches_the_notebook(assignment):
+    """Every graded cell has exactly one spec part with the same points, and nothing else does."""
+    from rnncourse.grading.spec import load_spec
+
+    spec, secret = load_spec(ROOT, assignment)
+    notebook = json.loads((ROOT / "solutions" / assignment / f"{spec.notebook}.ipynb").read_text())
+    graded = {
+        c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
+        for c in notebook["cells"]
+        if c["metadata"].get("nbgrader", {}).get("grade")
+    }
+    assert {p.cell: p.points for p in spec.parts} == graded
+    assert all(p.cases for p in spec.parts) and len(secret) == 32
+    assert not (ROOT / "exercises" / assignment / "grading.py").exists(), "the grading spec must not be released"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_instructor_commands_from_the_command_line(assignment, tmp_path):
+    """`python -m rnncourse grade` grades a folder end to end; `export` writes nbgrader's CSV."""
+    import subprocess
+    import sys
+
+    (tmp_path / "class" / "perfect").mkdir(parents=True)
+    (tmp_path / "class" / "perfect" / f"{course.notebooks(ROOT, assignment)[0]}.ipynb").write_text(
+        json.dumps(course.filled_in(ROOT, assignment))
+    )
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    graded = subprocess.run(
+        [sys.executable, "-m", "rnncourse", "grade", assignment, str(tmp_path / "class"), "--workers", "1",
+         "--out", str(tmp_path / "out"), "--db", db],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert graded.returncode == 0, graded.stderr
+    assert "[1/1] perfect" in graded.stderr
+    rows = (tmp_path / "out" / "grades.csv").read_text().splitlines()
+    assert rows[1].startswith(f"perfect,{assignment},") and ",ok," in rows[1]
+    exported = subprocess.run(
+        [sys.executable, "-m", "rnncourse", "export", "--to", str(tmp_path / "export.csv"), "--db", db],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert "perfect" in (tmp_path / "export.csv").read_text()

@@ -86,7 +86,7 @@ def _instructor(root: str, assignment: str) -> tuple[AssignmentSpec, bytes, str]
     return spec, secret, released
 
 
-def _hidden_packages(forbidden: set[str]) -> list[Path]:
+def hidden_packages(forbidden: set[str]) -> list[Path]:
     """Folders of forbidden packages importable here (hidden from the sandbox); never imports them."""
     import importlib.util
 
@@ -178,7 +178,7 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
         labels[f"setup{i}"] = "the notebook's setup"
     for i, (label, source) in enumerate(program.cells):
         steps.append({"id": f"cell{i}", "kind": "cell", "source": source})
-        timeouts[f"cell{i}"] = spec.cell_timeout
+        timeouts[f"cell{i}"] = limits.cell_timeout or spec.cell_timeout
         labels[f"cell{i}"] = f"code cell {label}"
     expected: dict[str, tuple[Any, Case]] = {}
     for part in spec.parts:
@@ -189,14 +189,14 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
             step_id = f"{part.cell}#{j}"
             steps.append({"id": step_id, "kind": "call", "function": part.function, "args": [encode_array(a) for a in args]})
             expected[step_id] = (case.reference(*[a.copy() for a in args]), case)
-            timeouts[step_id] = spec.call_timeout
+            timeouts[step_id] = limits.call_timeout or spec.call_timeout
             labels[step_id] = f"{part.function}() ({case.name})"
 
     # run, and after a crash or timeout run again without the step that failed
     ends: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
     forbidden = {name.split(".")[0] for part in spec.parts for name in part.forbidden} | {"rnncourse"}
-    hide = _hidden_packages(forbidden - {"rnncourse"})
+    hide = hidden_packages(forbidden - {"rnncourse"})
     skip: set[str] = set()
     for attempt in range(MAX_RUNS):
         job = {"steps": steps, "skip": sorted(skip)}
@@ -222,8 +222,11 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
         result.notes.append(note)
     for step, record in ends.items():
         error = record.get("error")
-        if isinstance(error, str) and step.startswith(("cell", "setup")) and "MemoryError" in error:
-            result.notes.append(f"memory limit reached in {labels[step]}")
+        if isinstance(error, str) and step.startswith(("cell", "setup")):
+            if "MemoryError" in error:
+                result.notes.append(f"memory limit ({limits.memory_mb} MB) reached in {labels[step]}")
+            elif "File too large" in error:
+                result.notes.append(f"output limit ({limits.file_size_mb} MB) reached in {labels[step]}")
 
     total = 0.0
     for part in spec.parts:

@@ -137,7 +137,7 @@ def build_program(released: dict[str, Any], submitted: dict[str, Any]) -> Progra
                 seen_solution[gid] = seen_solution.get(gid, 0) + 1
                 if seen_solution[gid] == 2:
                     program.notes.append(f"duplicated answer cell {gid} (both ran, in order)")
-            program.cells.append((gid or f"cell {index + 1}", source))
+            program.cells.append((gid or f"#{index + 1}", source))
     restored = [gid for gid in setup if gid not in seen_setup]
     program.notes += [f"deleted locked cell {gid} (restored)" for gid in restored]
     program.setup[:0] = [statement for gid in restored for statement in _statements(_source(setup[gid]))]

@@ -37,11 +37,15 @@ from typing import Any
 
 from rnncourse.grading.wire import WireError, loads_strict
 
-__all__ = ["Limits", "WorkerRun", "run_worker", "sandbox_mode"]
+__all__ = ["Limits", "SandboxError", "WorkerRun", "run_worker", "sandbox_mode"]
 
 WORKER_SOURCE = Path(__file__).with_name("worker.py")
 BASE_UID = 60000
 MAX_PROGRESS_BYTES = 64 * 2**20
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not run the worker at all (a problem of the grading machine)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,9 @@ class Limits:
     processes: int = 64
     file_size_mb: int = 64
     open_files: int = 256
+    #: Override the assignment's per-call and per-cell timeouts (seconds), e.g. for tests.
+    call_timeout: float | None = None
+    cell_timeout: float | None = None
 
 
 @dataclass
@@ -89,7 +96,17 @@ def _parents(path: Path) -> list[Path]:
     return [p for p in reversed(path.parents) if str(p) != "/"]
 
 
-def _bwrap_command(scratch: Path, python: str, hide: Iterable[Path]) -> list[str]:
+BLOCKED_PACKAGE = '''raise ImportError("this package is not available while your exercise is graded: write the code yourself")\n'''
+
+
+def _blocked_package(folder: Path) -> Path:
+    """A read-only stand-in mounted over each hidden package: importing it fails with a message."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "__init__.py").write_text(BLOCKED_PACKAGE)
+    return folder
+
+
+def _bwrap_command(scratch: Path, hide: Iterable[Path]) -> list[str]:
     command = ["bwrap", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
         if os.path.islink(top):
@@ -97,7 +114,7 @@ def _bwrap_command(scratch: Path, python: str, hide: Iterable[Path]) -> list[str
         elif os.path.isdir(top):
             command += ["--ro-bind", top, top]
     made: set[Path] = set()
-    for tree in sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).absolute()}):
+    for tree in sorted({Path(sys.base_prefix).resolve(), Path(os.path.normpath(os.path.abspath(sys.prefix)))}):
         if str(tree).startswith("/usr/") or tree == Path("/usr"):
             continue
         for parent in _parents(tree):
@@ -105,8 +122,9 @@ def _bwrap_command(scratch: Path, python: str, hide: Iterable[Path]) -> list[str
                 command += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         command += ["--ro-bind", str(tree), str(tree)]
+    blocked = _blocked_package(scratch.parent / f"{scratch.name}-blocked")
     for hidden in hide:
-        command += ["--tmpfs", str(hidden)]
+        command += ["--ro-bind", str(blocked), str(hidden)]
     command += [
         "--bind", str(scratch), "/sandbox",
         "--tmpfs", "/tmp",
@@ -122,7 +140,7 @@ def _bwrap_command(scratch: Path, python: str, hide: Iterable[Path]) -> list[str
 
 def _clean_environment(home: str) -> dict[str, str]:
     return {
-        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PATH": f"{Path(os.path.normpath(os.path.abspath(sys.executable))).parent}:/usr/bin:/bin",
         "HOME": home,
         "IPYTHONDIR": f"{home}/.ipython",
         "MPLCONFIGDIR": f"{home}/.matplotlib",
@@ -201,16 +219,17 @@ def run_worker(
         for path in [scratch, *scratch.rglob("*")]:
             os.chown(path, uid, uid)
     worker_args = ["-I", "worker.py", "job.json", "progress.jsonl"]
+    python = os.path.normpath(os.path.abspath(sys.executable))  # the venv's interpreter, as a clean path
     if mode == "bwrap":
-        command = _bwrap_command(scratch, sys.executable, hide) + [
+        command = _bwrap_command(scratch, hide) + [
             "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
-            sys.executable, *worker_args,
+            python, *worker_args,
         ]
         env = _clean_environment("/sandbox")
         cwd = str(scratch)
     else:
-        command = [sys.executable, *worker_args]
+        command = [python, *worker_args]
         env = _clean_environment(str(scratch))
         cwd = str(scratch)
 
@@ -261,4 +280,8 @@ def run_worker(
     run.in_flight = next((step for step in reversed(started) if step not in ended), None)
     run.done = any(r.get("done") is True for r in run.records)
     run.seconds = time.monotonic() - start
+    if not run.records and run.killed is None and run.returncode != 0:
+        # the worker never started a step: the sandbox itself failed, not the student's code
+        output = (scratch / "stdout.txt").read_bytes()[-2000:].decode(errors="replace")
+        raise SandboxError(f"the sandbox did not start (exit code {run.returncode}): {output.strip()}")
     return run

@@ -1,0 +1,233 @@
+"""A corpus of honest, wrong, hostile and broken submissions of exercise 1, built from the
+course's own notebooks (the released version and the instructor's answers).
+
+Each entry says what the grader must conclude: an exact score, "no more than the same wrong
+answer without the exploit" (``at_most="wrong"``), and words the status must contain.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from _notebooks import ROOT
+
+from rnncourse.grading import course
+
+ASSIGNMENT = "ex01_elman"
+NOTEBOOK = "ex01_elman"
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    write: Callable[[Path], None]  # writes the student's folder
+    score: float | None = None  # exact expected score
+    at_most: str | None = None  # name of the entry whose score this one must not exceed
+    status: tuple[str, ...] = ()  # words the status must contain ("ok" means exactly ok)
+
+
+def correct() -> dict:
+    return course.filled_in(ROOT, ASSIGNMENT, NOTEBOOK)
+
+
+def released() -> dict:
+    return course.read_json(ROOT / "exercises" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
+
+
+def with_answer(nb: dict, grade_id: str, source: str) -> dict:
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
+            cell["source"] = source
+    return nb
+
+
+def append_cell(nb: dict, source: str, at: int | None = None) -> dict:
+    nb = copy.deepcopy(nb)
+    cell = {"cell_type": "code", "execution_count": None, "id": f"extra{len(nb['cells'])}", "metadata": {}, "outputs": [], "source": source}
+    nb["cells"].insert(len(nb["cells"]) if at is None else at, cell)
+    return nb
+
+
+def wrong() -> dict:
+    """elman_step forgets to transpose W: a plausible wrong answer (it also breaks elman_forward)."""
+    return with_answer(correct(), "elman_step", "def elman_step(x, h_prev, W, U, b):\n    return np.tanh(b + h_prev @ W + x @ U.T)\n")
+
+
+def notebook(nb_factory: Callable[[], dict], name: str = f"{NOTEBOOK}.ipynb") -> Callable[[Path], None]:
+    def write(folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(json.dumps(nb_factory()), encoding="utf-8")
+
+    return write
+
+
+def raw(text: str, name: str = f"{NOTEBOOK}.ipynb") -> Callable[[Path], None]:
+    def write(folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+
+    return write
+
+
+def exploit(source: str, base: Callable[[], dict] = wrong, at: int | None = None) -> Callable[[Path], None]:
+    return notebook(lambda: append_cell(base(), source, at))
+
+
+def _setup_index() -> int:
+    return next(i for i, c in enumerate(released()["cells"]) if c["metadata"].get("nbgrader", {}).get("grade_id") == "setup") + 1
+
+
+def _without_setup() -> dict:
+    nb = correct()
+    nb["cells"] = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") != "setup"]
+    nb = append_cell(nb, "import numpy as np", at=0)  # the student kept their own import
+    return nb
+
+
+def _duplicated_softmax() -> dict:
+    nb = correct()
+    index = next(i for i, c in enumerate(nb["cells"]) if c["metadata"].get("nbgrader", {}).get("grade_id") == "softmax")
+    clone = copy.deepcopy(nb["cells"][index])
+    clone["id"] = "clone"
+    clone["source"] = "def softmax(o):\n    return o\n"
+    nb["cells"].insert(index + 1, clone)
+    return nb
+
+
+def _edited_test_cell() -> dict:
+    nb = correct()
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "test_elman_step_values":
+            cell["source"] = "pass  # trust me"
+    return nb
+
+
+def _changed_metadata() -> dict:
+    nb = correct()
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("grade_id") == "test_softmax_values":
+            meta["points"] = 100
+        if meta.get("grade_id") == "softmax":
+            meta["solution"] = False
+            meta["locked"] = True
+    return nb
+
+
+def _warning_answers() -> dict:
+    nb = correct()
+    nb = append_cell(nb, "import warnings\nwarnings.warn('a harmless warning at import time')", at=_setup_index())
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "softmax":
+            cell["source"] = "".join(cell["source"]).replace('"""\n', '"""\n    import warnings\n    warnings.warn("deprecated something", DeprecationWarning)\n', 1)
+    return nb
+
+
+def _missing(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "README.txt").write_text("I forgot to attach my notebook")
+
+
+READ_SOLUTIONS = f"""
+try:
+    source = open({str(ROOT / 'solutions' / ASSIGNMENT / (NOTEBOOK + '.ipynb'))!r}).read()
+    open("mysolution.py", "w").write(source)
+    from mysolution import *
+except Exception as error:
+    print("could not read the solutions:", error)
+"""
+
+WRITE_GRADEBOOK = f"""
+import sqlite3
+for path in [{str(ROOT / 'gradebook.db')!r}, "../gradebook.db", "/tmp/../gradebook.db"]:
+    try:
+        connection = sqlite3.connect(path)
+        connection.execute("UPDATE grade SET auto_score = 100")
+        connection.commit()
+    except Exception as error:
+        print("no gradebook at", path, error)
+try:
+    open({str(ROOT / 'grades_written_by_student.txt')!r}, "w").write("owned")
+except Exception as error:
+    print(error)
+"""
+
+FORGE_PROGRESS = """
+import json, os
+job = json.load(open("job.json"))
+with open("progress.jsonl", "a") as handle:
+    for step in job["steps"]:
+        if step["kind"] == "call":
+            handle.write(json.dumps({"end": step["id"], "error": None,
+                                     "value": {"kind": "array", "ndarray": True, "type": "ndarray", "dtype": "float64", "shape": [1], "data": [0.5]}}) + "\\n")
+    handle.write(json.dumps({"done": True}) + "\\n")
+os._exit(0)
+"""
+
+ALWAYS_EQUAL = """
+class AlwaysEqual:
+    def __eq__(self, other):
+        return True
+    def __array__(self, dtype=None, copy=None):
+        return np.zeros((1,))
+
+def elman_step(x, h_prev, W, U, b):
+    return AlwaysEqual()
+"""
+
+DELEGATE_VIA_FILE = """
+open("helper.py", "w").write("from rnn" + "course.dynamics import softmax, elman_step, elman_forward, jordan_step")
+from helper import softmax, elman_step, elman_forward, jordan_step
+"""
+
+FORK_BOMB = """
+import os
+while True:
+    try:
+        os.fork()
+    except OSError:
+        pass
+"""
+
+CORPUS: list[Entry] = [
+    Entry("correct", notebook(correct), score=9, status=("ok",)),
+    Entry("stub", notebook(released), score=0, status=("ok",)),
+    Entry("wrong", notebook(wrong), status=("ok",)),
+    # hostile: none of these may score more than the wrong answer they are built on
+    Entry("exploit-ipython-events", exploit("get_ipython().events.register('post_run_cell', lambda result: None)"), at_most="wrong"),
+    Entry("exploit-input-transformer", exploit("get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])"), at_most="wrong"),
+    Entry("exploit-patch-numpy", exploit("np.allclose = lambda *a, **k: True\nnp.isfinite = lambda x: np.ones(np.shape(x), bool)\nnp.testing.assert_allclose = lambda *a, **k: None"), at_most="wrong"),
+    Entry("exploit-always-equal", exploit(ALWAYS_EQUAL), at_most="wrong"),
+    Entry("exploit-write-gradebook", exploit(WRITE_GRADEBOOK), at_most="wrong"),
+    Entry("exploit-read-solutions", exploit(READ_SOLUTIONS), at_most="wrong"),
+    Entry("exploit-forge-results", exploit(FORGE_PROGRESS), at_most="wrong"),
+    Entry("exploit-fake-score", exploit("print('Score: 9 / 9')\nprint('All tests passed!')"), at_most="wrong"),
+    Entry("exploit-early-exit", exploit("import os\nos._exit(0)"), at_most="wrong"),
+    Entry("exploit-kill-parent", exploit("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"), at_most="wrong"),
+    Entry("delegate-alias", exploit("import rnncourse.dynamics as reference\ndef elman_step(x, h_prev, W, U, b):\n    return reference.elman_step(x, h_prev, W, U, b)"), at_most="wrong", status=("reference used in elman_step",)),
+    Entry("delegate-from-import", exploit("from rnncourse.dynamics import elman_step as elman_step"), at_most="wrong", status=("reference used in elman_step",)),
+    Entry("delegate-by-string", exploit("import importlib\ndef elman_step(x, h_prev, W, U, b):\n    return importlib.import_module('rnn' + 'course.dyn' + 'amics').elman_step(x, h_prev, W, U, b)"), at_most="wrong", status=("reference used",)),
+    Entry("delegate-torch", exploit("import torch\ndef elman_step(x, h_prev, W, U, b):\n    return torch.tanh(torch.tensor(b + h_prev @ W.T + x @ U.T)).numpy()"), at_most="wrong", status=("reference used in elman_step",)),
+    Entry("delegate-via-file", exploit(DELEGATE_VIA_FILE), at_most="wrong"),
+    # broken: graded for what can be graded, with a status saying why not everything could be
+    Entry("invalid-json", raw('{"cells": [ this is not json'), score=0, status=("invalid notebook",)),
+    Entry("not-a-notebook", raw('["a list, not a notebook"]'), score=0, status=("invalid notebook",)),
+    Entry("missing-notebook", _missing, score=0, status=("missing notebook",)),
+    Entry("renamed-notebook", notebook(correct, name="ex01_elman (1).ipynb"), score=9, status=("renamed",)),
+    Entry("deleted-setup-cell", notebook(_without_setup), score=9, status=("deleted locked cell setup",)),
+    Entry("duplicated-answer-cell", notebook(_duplicated_softmax), score=5, status=("duplicated answer cell softmax",)),
+    Entry("edited-test-cell", notebook(_edited_test_cell), score=9, status=("edited test cell",)),
+    Entry("changed-metadata", notebook(_changed_metadata), score=9, status=("changed nbgrader metadata",)),
+    Entry("infinite-loop-in-function", notebook(lambda: with_answer(correct(), "elman_forward", "def elman_forward(x, h0, W, U, b):\n    while True:\n        pass\n")), score=6, status=("timeout",)),
+    Entry("loop-ignoring-sigint", exploit("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass", base=correct), score=9, status=("timeout",)),
+    Entry("memory-bomb", exploit("hog = bytearray(64 * 2**30)", base=correct), score=9, status=("memory",)),
+    Entry("fork-bomb", exploit(FORK_BOMB, base=correct), score=9, status=("timeout",)),
+    Entry("os-exit", exploit("import os\nos._exit(3)", base=correct), score=9, status=("exited",)),
+    Entry("huge-output", exploit("import sys\nfor _ in range(200):\n    sys.stdout.write('x' * 2**20)\nsys.stdout.flush()", base=correct), score=9, status=("output limit",)),
+    Entry("warnings", notebook(_warning_answers), score=9, status=("ok",)),
+]

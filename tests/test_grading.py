@@ -1,0 +1,184 @@
+"""`rnncourse grade` on a corpus of honest, wrong, hostile and broken submissions."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import sqlite3
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+from corpus import ASSIGNMENT, CORPUS, ROOT
+
+from rnncourse.grading.batch import grade_batch
+from rnncourse.grading.grader import GradingUnit, SubmissionResult
+from rnncourse.grading.sandbox import sandbox_mode
+
+FAST = {"call_timeout": 2.0, "cell_timeout": 4.0, "wall_seconds": 60.0}
+ENTRIES = {entry.name: entry for entry in CORPUS}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> dict:
+    base = tmp_path_factory.mktemp("grading")
+    submissions = base / "submissions"
+    for entry in CORPUS:
+        entry.write(submissions / entry.name)
+    db_url = f"sqlite:///{base / 'gradebook.db'}"
+    out = base / "out"
+    log = io.StringIO()
+    results = grade_batch(ROOT, ASSIGNMENT, submissions, out, workers=2, db_url=db_url, limits=FAST, progress=log)
+    return {"results": {r.student: r for r in results}, "out": out, "db": base / "gradebook.db",
+            "db_url": db_url, "submissions": submissions, "log": log.getvalue(), "base": base}
+
+
+def test_sandbox_is_fully_isolating_here():
+    # CI runs as root with bubblewrap installed by `make env`: the corpus must run isolated.
+    assert sandbox_mode() == "bwrap"
+
+
+def test_every_submission_is_graded_and_reported(graded):
+    assert set(graded["results"]) == set(ENTRIES)
+    with open(graded["out"] / "grades.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["student"] for r in rows] == sorted(ENTRIES)
+    assert {"student", "assignment", "score", "max_score", "status"} <= set(rows[0])
+    for row in rows:
+        assert float(row["score"]) == graded["results"][row["student"]].score
+        assert (graded["out"] / "feedback" / f"{row['student']}.html").is_file()
+    assert f"[{len(ENTRIES)}/{len(ENTRIES)}]" in graded["log"]
+
+
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_corpus_entry(graded, name):
+    entry = ENTRIES[name]
+    result: SubmissionResult = graded["results"][name]
+    assert result.max_score == 9
+    if entry.score is not None:
+        assert result.score == pytest.approx(entry.score), f"{name}: {result.status} {[(p.cell, p.score) for p in result.parts]}"
+    if entry.at_most is not None:
+        baseline = graded["results"][entry.at_most].score
+        assert result.score <= baseline + 1e-9, f"{name} scored {result.score} > {entry.at_most} {baseline}"
+    for word in entry.status:
+        if word == "ok":
+            assert result.status == "ok", result.status
+        else:
+            assert word in result.status, result.status
+
+
+def test_wrong_answer_gets_partial_credit(graded):
+    wrong = graded["results"]["wrong"]
+    assert 4 < wrong.score < 9
+    by_cell = {p.cell: p for p in wrong.parts}
+    assert by_cell["test_softmax_values"].score == 1 and by_cell["test_elman_step_values"].score == 0
+    general = by_cell["test_elman_step_general"]  # only the H=1 case, where W equals its transpose, passes
+    assert 0 < general.score < general.points
+
+
+def test_delegation_feedback_says_why(graded):
+    page = (graded["out"] / "feedback" / "delegate-alias.html").read_text()
+    assert "No points" in page and "rnncourse.dynamics" in page
+    result = graded["results"]["delegate-alias"]
+    part = next(p for p in result.parts if p.cell == "test_elman_step_values")
+    assert part.score == 0 and "rnncourse.dynamics" in part.delegation
+
+
+def test_feedback_never_shows_test_or_solution_source(graded):
+    solution = json.loads((ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
+    secrets = ["_check_part(", "BEGIN HIDDEN", "h_prev @ W.T + x @ U.T", "e / np.sum(e, axis=-1, keepdims=True)"]
+    spec_source = (ROOT / "solutions" / ASSIGNMENT / "grading.py").read_text()
+    secrets += [line.strip() for line in spec_source.splitlines() if "Case(" in line][:3]
+    assert solution and secrets
+    for page in (graded["out"] / "feedback").glob("*.html"):
+        text = page.read_text()
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{page.name} shows {leaked}"
+
+
+def test_nothing_written_outside_the_sandbox(graded):
+    assert not (ROOT / "grades_written_by_student.txt").exists()
+    assert not (ROOT / "mysolution.py").exists()
+
+
+def test_gradebook_holds_exactly_the_graders_scores(graded):
+    with sqlite3.connect(graded["db"]) as db:
+        rows = db.execute(
+            "SELECT student.id, SUM(grade.auto_score) FROM grade "
+            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
+            "JOIN student ON submitted_assignment.student_id = student.id GROUP BY student.id"
+        ).fetchall()
+    in_db = {student: total for student, total in rows}
+    assert set(in_db) == set(ENTRIES)
+    for student, result in graded["results"].items():
+        assert in_db[student] == pytest.approx(result.score), student
+
+
+def _csv_bytes(out: Path) -> bytes:
+    return (out / "grades.csv").read_bytes()
+
+
+def test_regrading_one_student_changes_only_that_student(graded):
+    out, db_url = graded["out"], graded["db_url"]
+    before_csv = _csv_bytes(out)
+    with sqlite3.connect(graded["db"]) as db:
+        before_rows = db.execute("SELECT id, notebook_id, auto_score FROM grade ORDER BY id").fetchall()
+    # the wrong student hands in the correct notebook and is re-graded alone
+    folder = graded["submissions"] / "wrong"
+    for path in folder.glob("*.ipynb"):
+        path.unlink()
+    ENTRIES["correct"].write(folder)
+    results = grade_batch(ROOT, ASSIGNMENT, graded["submissions"], out, workers=2, only_students=["wrong"],
+                          db_url=db_url, limits={"call_timeout": 2.0, "cell_timeout": 4.0}, progress=None)
+    assert [r.student for r in results] == ["wrong"] and results[0].score == 9
+    after = {row["student"]: row for row in csv.DictReader(io.StringIO(_csv_bytes(out).decode()))}
+    before = {row["student"]: row for row in csv.DictReader(io.StringIO(before_csv.decode()))}
+    assert after["wrong"]["score"] == "9"
+    assert {k: v for k, v in after.items() if k != "wrong"} == {k: v for k, v in before.items() if k != "wrong"}
+    with sqlite3.connect(graded["db"]) as db:
+        after_rows = db.execute("SELECT id, notebook_id, auto_score FROM grade ORDER BY id").fetchall()
+        wrong_notebook = db.execute(
+            "SELECT submitted_notebook.id FROM submitted_notebook JOIN submitted_assignment "
+            "ON submitted_notebook.assignment_id = submitted_assignment.id WHERE submitted_assignment.student_id = 'wrong'"
+        ).fetchone()[0]
+    assert len(after_rows) == len(before_rows)
+    changed = [a for a, b in zip(after_rows, before_rows) if a != b]
+    assert changed and all(row[1] == wrong_notebook for row in changed)
+
+
+def test_units_and_results_are_plain_data(graded):
+    unit = GradingUnit(str(ROOT), ASSIGNMENT, "alice", "/x", "/y", 1, {"memory_mb": 100})
+    assert GradingUnit(**json.loads(json.dumps(asdict(unit)))) == unit
+    result = graded["results"]["wrong"]
+    assert json.loads(json.dumps(result.to_json()))["score"] == result.score
+
+
+def test_regrading_is_idempotent(tmp_path):
+    submissions = tmp_path / "class"
+    for name in ("correct", "wrong", "stub"):
+        ENTRIES[name].write(submissions / name)
+    runs = []
+    for attempt in range(2):
+        out = tmp_path / f"out{attempt}"
+        grade_batch(ROOT, ASSIGNMENT, submissions, out, workers=1 + attempt, db_url=f"sqlite:///{tmp_path / 'gb.db'}", progress=None)
+        runs.append(hashlib.sha256(_csv_bytes(out)).hexdigest())
+    assert runs[0] == runs[1]
+
+
+def test_zip_of_nbgrader_layout(tmp_path):
+    import zipfile
+
+    folder = tmp_path / "submitted"
+    ENTRIES["correct"].write(folder / "alice" / ASSIGNMENT)
+    ENTRIES["stub"].write(folder / "bob" / ASSIGNMENT)
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in folder.rglob("*"):
+            bundle.write(path, Path("download") / path.relative_to(tmp_path))
+        bundle.writestr("../escape.txt", "zip-slip")
+    results = grade_batch(ROOT, ASSIGNMENT, archive, tmp_path / "out", workers=2, db_url=f"sqlite:///{tmp_path / 'gb.db'}", progress=None)
+    assert {r.student: r.score for r in results} == {"alice": 9, "bob": 0}
+    assert not (tmp_path / "escape.txt").exists()
