@@ -94,7 +94,7 @@ def export(args: argparse.Namespace) -> int:
     root = course.course_root()
     output = Path(args.to).resolve()
     extra = [f"--CourseDirectory.db_url={args.db}"] if args.db else []
-    course._nbgrader(root, "export", f"--to={output}", *extra)
+    course.run_nbgrader(root, "export", f"--to={output}", *extra)
     print(f"exported the gradebook to {output}")
     return 0
 

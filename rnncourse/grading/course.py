@@ -20,8 +20,12 @@ __all__ = [
     "assignments",
     "autograde_notebook",
     "course_root",
+    "filled_in",
     "generate_assignment",
     "notebooks",
+    "read_json",
+    "run_nbgrader",
+    "scratch_course",
 ]
 
 CONFIG_FILE = "nbgrader_config.py"
@@ -49,7 +53,7 @@ def notebooks(root: Path, assignment: str) -> list[str]:
     return sorted(p.stem for p in (root / "solutions" / assignment).glob("*.ipynb"))
 
 
-def _nbgrader(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def run_nbgrader(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={root}"]
     # nbgrader runs the `alembic` script of its own environment by name.
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
@@ -61,7 +65,7 @@ def _nbgrader(root: Path, *args: str, timeout: float = 900) -> subprocess.Comple
     return result
 
 
-def _scratch_course(root: Path, assignment: str, workdir: Path) -> Path:
+def scratch_course(root: Path, assignment: str, workdir: Path) -> Path:
     """A private course folder in ``workdir`` with the course config and one assignment's source."""
     scratch = workdir / "course"
     (scratch / "solutions").mkdir(parents=True)
@@ -78,8 +82,8 @@ def generate_assignment(root: Path, assignment: str, destination: Path | None = 
     Returns the folder written.
     """
     with tempfile.TemporaryDirectory(prefix="rnncourse-release-") as tmp:
-        scratch = _scratch_course(root, assignment, Path(tmp))
-        _nbgrader(scratch, "generate_assignment", assignment, "--force")
+        scratch = scratch_course(root, assignment, Path(tmp))
+        run_nbgrader(scratch, "generate_assignment", assignment, "--force")
         produced = scratch / "exercises" / assignment
         target_parent = destination if destination is not None else root / "exercises"
         target = target_parent / assignment
@@ -109,14 +113,14 @@ def autograde_notebook(root: Path, assignment: str, notebook: Path, student: str
     from nbgrader.api import Gradebook
 
     with tempfile.TemporaryDirectory(prefix="rnncourse-autograde-") as tmp:
-        scratch = _scratch_course(root, assignment, Path(tmp))
-        _nbgrader(scratch, "generate_assignment", assignment, "--force")
+        scratch = scratch_course(root, assignment, Path(tmp))
+        run_nbgrader(scratch, "generate_assignment", assignment, "--force")
         submitted = scratch / "submitted" / student / assignment
         submitted.mkdir(parents=True)
         name = (root / "solutions" / assignment / notebook.name).name
         shutil.copy2(notebook, submitted / name)
         (submitted / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC\n")
-        _nbgrader(scratch, "autograde", assignment, "--create", "--force", f"--student={student}")
+        run_nbgrader(scratch, "autograde", assignment, "--create", "--force", f"--student={student}")
         with Gradebook(f"sqlite:///{scratch / 'gradebook.db'}") as gradebook:
             submission = gradebook.find_submission_notebook(Path(name).stem, assignment, student)
             cells = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from rnncourse.grading.course import _nbgrader, _scratch_course
+from rnncourse.grading.course import run_nbgrader, scratch_course
 from rnncourse.grading.grader import SubmissionResult
 
 __all__ = ["default_db_url", "ensure_assignment", "record_result"]
@@ -29,8 +29,8 @@ def default_db_url(root: Path) -> str:
 def ensure_assignment(root: Path, assignment: str, db_url: str) -> None:
     """Register the assignment, its notebooks and graded cells in the gradebook (idempotent)."""
     with tempfile.TemporaryDirectory(prefix="rnncourse-register-") as tmp:
-        scratch = _scratch_course(root, assignment, Path(tmp))
-        _nbgrader(scratch, "generate_assignment", assignment, "--force", f"--CourseDirectory.db_url={db_url}")
+        scratch = scratch_course(root, assignment, Path(tmp))
+        run_nbgrader(scratch, "generate_assignment", assignment, "--force", f"--CourseDirectory.db_url={db_url}")
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -103,7 +103,7 @@ def hidden_packages(forbidden: set[str]) -> list[Path]:
     return hidden
 
 
-def _compare(value: Any, expected: Any, case: Case, what: str = "the result") -> str | None:
+def compare_result(value: Any, expected: Any, case: Case, what: str = "the result") -> str | None:
     """None if ``value`` matches ``expected``; otherwise a sentence saying what differs."""
     if isinstance(expected, tuple):
         if not isinstance(value, tuple):
@@ -111,7 +111,7 @@ def _compare(value: Any, expected: Any, case: Case, what: str = "the result") ->
         if len(value) != len(expected):
             return f"{what} should have {len(expected)} items, got {len(value)}"
         for i, (v, e) in enumerate(zip(value, expected)):
-            problem = _compare(v, e, case, f"item {i} of the result")
+            problem = compare_result(v, e, case, f"item {i} of the result")
             if problem:
                 return problem
         return None
@@ -248,7 +248,7 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
                 else:
                     try:
                         value = decode_value(record.get("value"))
-                        problem = _compare(value, reference, case)
+                        problem = compare_result(value, reference, case)
                     except (WireError, ValueError, TypeError) as error:
                         problem = f"the result could not be read back ({error})"
                     part_result.cases.append(CaseResult(case.name, problem is None, problem or "correct"))

@@ -13,7 +13,7 @@ from typing import Any
 
 from rnncourse.checks import check_own_code
 from rnncourse.grading.course import course_root
-from rnncourse.grading.grader import _compare
+from rnncourse.grading.grader import compare_result
 from rnncourse.grading.spec import case_rng, load_spec
 
 __all__ = ["check_part"]
@@ -38,7 +38,7 @@ def check_part(assignment: str, cell: str, namespace: dict[str, Any]) -> None:
             value = function(*[a.copy() for a in args])
         except NotImplementedError:
             raise AssertionError(f"{part.function} is not implemented") from None
-        problem = _compare(_as_plain(value), expected, case)
+        problem = compare_result(_as_plain(value), expected, case)
         assert problem is None, f"{part.function}() on {case.name}: {problem}"
 
 
