@@ -33,6 +33,7 @@ def check_array(
     meaning: str = "",
     rtol: float = 1e-6,
     atol: float = 1e-8,
+    hint: str = "",
 ) -> None:
     """Check that ``got`` is a finite floating ndarray with ``expected``'s shape and values.
 
@@ -42,6 +43,7 @@ def check_array(
         expected: the reference result.
         meaning: the shape written with symbols, e.g. ``"(B, H)"``, to put in messages.
         rtol, atol: tolerances of :func:`numpy.allclose`; only float error should need them.
+        hint: a sentence added when the values are wrong (the usual mistake for this function).
     """
     shape_text = f"{meaning} = {expected.shape}" if meaning else f"{expected.shape}"
     if got is None:
@@ -72,7 +74,7 @@ def check_array(
         raise SelfCheckError(
             f"{name} has the right shape but wrong values: the largest difference is "
             f"{float(error[index]):.3g} at index {tuple(int(i) for i in index)} "
-            f"(got {float(got[index]):.6g}, expected {float(expected[index]):.6g})."
+            f"(got {float(got[index]):.6g}, expected {float(expected[index]):.6g})." + (f" {hint}" if hint else "")
         )
 
 

@@ -17,6 +17,9 @@ from rnncourse.checks import SelfCheckError, check_array, check_own_code
 __all__ = ["check_elman_forward", "check_elman_step", "check_jordan_step", "check_softmax", "random_elman"]
 
 
+TRANSPOSE_HINT = "With vectors as rows, the maths W h is `h @ W.T` in code (and U x is `x @ U.T`)."
+
+
 def random_elman(
     rng: np.random.Generator, T: int = 5, B: int = 3, D: int = 4, H: int = 6, K: int = 3
 ) -> dict[str, np.ndarray]:
@@ -59,7 +62,7 @@ def check_elman_step(elman_step: Callable[..., np.ndarray], seed: int = 1) -> No
     p = random_elman(np.random.default_rng(seed))
     got = _call(task, elman_step, p["x"][0], p["h0"], p["W"], p["U"], p["b"])
     expected = dynamics.elman_step(p["x"][0], p["h0"], p["W"], p["U"], p["b"])
-    check_array(task, got, expected, meaning="(B, H)")
+    check_array(task, got, expected, meaning="(B, H)", hint=TRANSPOSE_HINT)
     print("elman_step: correct for a batch of 3 with D=4 inputs and H=6 hidden units.")
 
 
@@ -75,7 +78,7 @@ def check_elman_forward(elman_forward: Callable[..., np.ndarray], seed: int = 2)
             f"{task} returned only one state, shape {got.shape}; expected all T states stacked, "
             f"(T, B, H) = {expected.shape}."
         )
-    check_array(task, got, expected, meaning="(T, B, H)")
+    check_array(task, got, expected, meaning="(T, B, H)", hint=TRANSPOSE_HINT)
     print("elman_forward: correct over T=5 steps for a batch of 3.")
 
 
