@@ -60,6 +60,7 @@ validate: env
 
 bench: env vendor
 	$(BIN)/python benchmarks/bench_book.py
+	$(BIN)/python benchmarks/bench_grading.py 100
 
 clean:
 	rm -rf _build _vendor
