@@ -7,6 +7,7 @@ folder, so the instructor's ``gradebook.db`` is never touched by a check.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -133,8 +134,6 @@ def autograde_notebook(root: Path, assignment: str, notebook: Path, student: str
 
 def read_json(path: Path) -> dict:
     """A notebook file as a dict."""
-    import json
-
     return json.loads(path.read_text(encoding="utf-8"))
 
 
