@@ -4,7 +4,6 @@ released stubs run and score zero, and nothing secret reaches the students."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import nbformat
 import pytest

@@ -8,7 +8,6 @@ batch can run units in threads here or ship them to a cluster unchanged.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -218,8 +217,7 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
         skip |= {culprit} | {s for s in ends if s in expected}
     shutil.rmtree(unit.scratch, ignore_errors=True)
 
-    for step, note in failed.items():
-        result.notes.append(note)
+    result.notes += list(failed.values())
     for step, record in ends.items():
         error = record.get("error")
         if isinstance(error, str) and step.startswith(("cell", "setup")):

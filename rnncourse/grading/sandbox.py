@@ -113,6 +113,7 @@ def _bwrap_command(scratch: Path, hide: Iterable[Path]) -> list[str]:
             command += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             command += ["--ro-bind", top, top]
+    command += ["--tmpfs", "/tmp"]  # first: the environment itself may live under /tmp
     made: set[Path] = set()
     for tree in sorted({Path(sys.base_prefix).resolve(), Path(os.path.normpath(os.path.abspath(sys.prefix)))}):
         if str(tree).startswith("/usr/") or tree == Path("/usr"):
@@ -127,7 +128,6 @@ def _bwrap_command(scratch: Path, hide: Iterable[Path]) -> list[str]:
         command += ["--ro-bind", str(blocked), str(hidden)]
     command += [
         "--bind", str(scratch), "/sandbox",
-        "--tmpfs", "/tmp",
         "--proc", "/proc",
         "--dev", "/dev",
         "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",

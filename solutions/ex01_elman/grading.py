@@ -5,7 +5,6 @@ draws fresh arguments for each student; the grader compares with rnncourse.dynam
 process. See rnncourse.grading.spec for the format.
 """
 
-import numpy as np
 
 from rnncourse import dynamics
 from rnncourse.checks.ex01 import random_elman
