@@ -81,7 +81,7 @@ def main() -> None:
         make_class(tmp_path / "submitted", n)
         ours_start = time.perf_counter()
         results = grade_batch(ROOT, ASSIGNMENT, tmp_path / "submitted", tmp_path / "out", workers=2,
-                              db_url=f"sqlite:///{tmp_path / 'gb.db'}", progress=None)
+                              db_url=f"sqlite:///{tmp_path / 'gb.db'}", autograded=tmp_path / "autograded", progress=None)
         ours = time.perf_counter() - ours_start
         assert len(results) == n
         plain = time_nbgrader(tmp_path / "submitted", tmp_path / "nbgrader")

@@ -83,7 +83,7 @@ def grade(args: argparse.Namespace) -> int:
     limits = {k: v for k, v in (("memory_mb", args.memory_mb), ("wall_seconds", args.wall_seconds)) if v}
     results = grade_batch(
         root, args.assignment, submissions, out, workers=args.workers, only_students=args.student or None,
-        db_url=args.db, limits=limits,
+        db_url=args.db, limits=limits, autograded=Path(args.autograded).resolve() if args.autograded else None,
     )
     not_ok = sum(r.status != "ok" for r in results)
     print(f"{len(results)} graded, {not_ok} with notes; wrote {out / 'grades.csv'}")
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", metavar="DIR", help="output folder (default: grades/ASSIGNMENT)")
     sub.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeatable)")
     sub.add_argument("--db", metavar="URL", help="gradebook URL (default: sqlite:///gradebook.db in the course folder)")
+    sub.add_argument("--autograded", metavar="DIR", help="where the formgrader's graded notebooks go (default: autograded/)")
     sub.add_argument("--memory-mb", type=int, help="address-space limit per submission (default 3072)")
     sub.add_argument("--wall-seconds", type=float, help="wall-clock limit per sandbox run (default 300)")
     sub.set_defaults(func=grade)

@@ -30,7 +30,8 @@ def graded(tmp_path_factory) -> dict:
     db_url = f"sqlite:///{base / 'gradebook.db'}"
     out = base / "out"
     log = io.StringIO()
-    results = grade_batch(ROOT, ASSIGNMENT, submissions, out, workers=2, db_url=db_url, limits=FAST, progress=log)
+    results = grade_batch(ROOT, ASSIGNMENT, submissions, out, workers=2, db_url=db_url, limits=FAST,
+                          autograded=base / "autograded", progress=log)
     return {"results": {r.student: r for r in results}, "out": out, "db": base / "gradebook.db",
             "db_url": db_url, "submissions": submissions, "log": log.getvalue(), "base": base}
 
@@ -132,7 +133,8 @@ def test_regrading_one_student_changes_only_that_student(graded):
         path.unlink()
     ENTRIES["correct"].write(folder)
     results = grade_batch(ROOT, ASSIGNMENT, graded["submissions"], out, workers=2, only_students=["wrong"],
-                          db_url=db_url, limits={"call_timeout": 2.0, "cell_timeout": 4.0}, progress=None)
+                          db_url=db_url, limits={"call_timeout": 2.0, "cell_timeout": 4.0},
+                          autograded=graded["base"] / "autograded", progress=None)
     assert [r.student for r in results] == ["wrong"] and results[0].score == 9
     after = {row["student"]: row for row in csv.DictReader(io.StringIO(_csv_bytes(out).decode()))}
     before = {row["student"]: row for row in csv.DictReader(io.StringIO(before_csv.decode()))}
@@ -163,7 +165,8 @@ def test_regrading_is_idempotent(tmp_path):
     runs = []
     for attempt in range(2):
         out = tmp_path / f"out{attempt}"
-        grade_batch(ROOT, ASSIGNMENT, submissions, out, workers=1 + attempt, db_url=f"sqlite:///{tmp_path / 'gb.db'}", progress=None)
+        grade_batch(ROOT, ASSIGNMENT, submissions, out, workers=1 + attempt, db_url=f"sqlite:///{tmp_path / 'gb.db'}",
+                    autograded=tmp_path / "autograded", progress=None)
         runs.append(hashlib.sha256(_csv_bytes(out)).hexdigest())
     assert runs[0] == runs[1]
 
@@ -179,6 +182,25 @@ def test_zip_of_nbgrader_layout(tmp_path):
         for path in folder.rglob("*"):
             bundle.write(path, Path("download") / path.relative_to(tmp_path))
         bundle.writestr("../escape.txt", "zip-slip")
-    results = grade_batch(ROOT, ASSIGNMENT, archive, tmp_path / "out", workers=2, db_url=f"sqlite:///{tmp_path / 'gb.db'}", progress=None)
+    results = grade_batch(ROOT, ASSIGNMENT, archive, tmp_path / "out", workers=2, db_url=f"sqlite:///{tmp_path / 'gb.db'}",
+                          autograded=tmp_path / "autograded", progress=None)
     assert {r.student: r.score for r in results} == {"alice": 9, "bob": 0}
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_formgrader_copy_shows_the_graders_findings(graded):
+    import nbformat
+
+    path = graded["base"] / "autograded" / "exploit-patch-numpy" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"  # wrong elman_step
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    outputs = {
+        c.metadata["nbgrader"]["grade_id"]: "".join(o.get("text", "") for o in c.outputs)
+        for c in notebook.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
+    assert "rnncourse grade: 1 / 1 points" in outputs["test_softmax_values"]
+    assert "FAIL" in outputs["test_elman_step_values"]
+    edited = nbformat.read(graded["base"] / "autograded" / "edited-test-cell" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    assert "trust me" not in "".join(c.source for c in edited.cells), "locked cells are shown as released"
+    assert not (graded["base"] / "autograded" / "invalid-json").exists()

@@ -127,7 +127,7 @@ def test_instructor_commands_from_the_command_line(assignment, tmp_path):
     db = f"sqlite:///{tmp_path / 'gradebook.db'}"
     graded = subprocess.run(
         [sys.executable, "-m", "rnncourse", "grade", assignment, str(tmp_path / "class"), "--workers", "1",
-         "--out", str(tmp_path / "out"), "--db", db],
+         "--out", str(tmp_path / "out"), "--db", db, "--autograded", str(tmp_path / "autograded")],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert graded.returncode == 0, graded.stderr

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rnncourse.grading import gradebook
+from rnncourse.grading.autograded import write_autograded
 from rnncourse.grading.feedback import feedback_html
 from rnncourse.grading.grader import GradingUnit, PartResult, SubmissionResult, grade_unit
+from rnncourse.grading.notebook import SubmissionError, find_notebook, load_notebook
 from rnncourse.grading.sandbox import sandbox_mode
 from rnncourse.grading.spec import load_spec
 
@@ -80,6 +82,16 @@ def discover_submissions(folder: Path, assignment: str) -> list[tuple[str, Path]
         return [(_student_id(d.name), d) for d in dirs]
 
 
+def _write_formgrader_copy(released: dict[str, Any], folder: Path | None, result: SubmissionResult, target: Path) -> None:
+    if folder is None:
+        return
+    try:
+        path, _ = find_notebook(folder, result.notebook)
+        write_autograded(released, load_notebook(path), result, target)
+    except SubmissionError:
+        pass  # nothing to show: the status already says why
+
+
 def _write_csv(path: Path, results: list[SubmissionResult], cells: list[str]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -109,11 +121,13 @@ def grade_batch(
     only_students: list[str] | None = None,
     db_url: str | None = None,
     limits: dict[str, Any] | None = None,
+    autograded: Path | None = None,
     progress: TextIO | None = sys.stderr,
     grade: Callable[[GradingUnit], SubmissionResult] = grade_unit,
 ) -> list[SubmissionResult]:
     """Grade every submission (or only ``only_students``) and write ``out/grades.csv``,
-    ``out/feedback/<student>.html``, ``out/results.jsonl`` and the gradebook.
+    ``out/feedback/<student>.html``, ``out/results.jsonl``, the gradebook and, for the formgrader,
+    ``<autograded>/<student>/<assignment>/<notebook>.ipynb`` (default: the course's ``autograded/``).
 
     ``grade`` is the function applied to each unit: :func:`grade_unit` here, a cluster's map elsewhere.
     """
@@ -122,6 +136,9 @@ def grade_batch(
     out.mkdir(parents=True, exist_ok=True)
     (out / "feedback").mkdir(exist_ok=True)
     db_url = db_url or gradebook.default_db_url(root)
+    autograded = autograded or root / "autograded"
+    released = json.loads((root / "exercises" / assignment / f"{spec.notebook}.ipynb").read_text(encoding="utf-8"))
+    folders: dict[str, Path] = {}
     gradebook.ensure_assignment(root, assignment, db_url)
 
     with tempfile.TemporaryDirectory(prefix="rnncourse-grade-") as tmp:
@@ -137,6 +154,7 @@ def grade_batch(
             if missing:
                 raise SystemExit(f"no submission for {', '.join(sorted(missing))} in {submissions}")
             found = [(s, d) for s, d in found if s in wanted]
+        folders.update(found)
         slots: queue.Queue[int] = queue.Queue()
         for slot in range(workers):
             slots.put(slot)
@@ -169,6 +187,7 @@ def grade_batch(
                 results.append(result)
                 if result.parts:
                     gradebook.record_result(db_url, result)
+                    _write_formgrader_copy(released, folders.get(result.student), result, autograded / result.student / assignment)
                 (out / "feedback" / f"{result.student}.html").write_text(feedback_html(result), encoding="utf-8")
                 if progress:
                     print(
