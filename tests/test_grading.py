@@ -204,3 +204,21 @@ def test_formgrader_copy_shows_the_graders_findings(graded):
     edited = nbformat.read(graded["base"] / "autograded" / "edited-test-cell" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     assert "trust me" not in "".join(c.source for c in edited.cells), "locked cells are shown as released"
     assert not (graded["base"] / "autograded" / "invalid-json").exists()
+
+
+def test_analysis_refuses_what_it_cannot_read():
+    from rnncourse.grading.analysis import find_delegation
+
+    deep = "def softmax(o):\n    return " + "-" * 100_000 + "o\n"
+    found = find_delegation([deep], ["softmax"], ("rnncourse",))
+    assert "too deeply nested" in found["softmax"].reason
+
+
+def test_student_folders_that_sanitise_alike_stay_apart(tmp_path):
+    from rnncourse.grading.batch import discover_submissions
+
+    for name in ("ann lee", "ann_lee", "bo"):
+        (tmp_path / "class" / name).mkdir(parents=True)
+        (tmp_path / "class" / name / "x.ipynb").write_text("{}")
+    ids = [student for student, _ in discover_submissions(tmp_path / "class", ASSIGNMENT)]
+    assert sorted(ids) == ["ann_lee", "ann_lee-2", "bo"]

@@ -202,11 +202,20 @@ def _module_aliases(trees: Iterable[ast.Module]) -> dict[str, str]:
 def find_delegation(cells: Sequence[str], functions: Sequence[str], forbidden: Sequence[str]) -> dict[str, Delegation]:
     """For each name in ``functions``, why it does not count as the student's own code (absent: it does).
 
+    Code too deeply nested to analyse counts against every function: what cannot be read is not credited.
+
     Args:
         cells: the student's code cells, as plain Python (see :func:`to_python`).
         functions: the names the grader will call.
         forbidden: module prefixes the functions must not reach.
     """
+    try:
+        return _find_delegation(cells, functions, forbidden)
+    except (RecursionError, MemoryError):
+        return {f: Delegation(f, "the notebook's code is too deeply nested to be checked") for f in functions}
+
+
+def _find_delegation(cells: Sequence[str], functions: Sequence[str], forbidden: Sequence[str]) -> dict[str, Delegation]:
     trees = []
     for source in cells:
         try:

@@ -79,7 +79,16 @@ def discover_submissions(folder: Path, assignment: str) -> list[tuple[str, Path]
             if not is_student:
                 folder = inner
                 continue
-        return [(_student_id(d.name), d) for d in dirs]
+        found: list[tuple[str, Path]] = []
+        taken: set[str] = set()
+        for d in dirs:
+            student, n = _student_id(d.name), 1
+            while student in taken:  # two folder names that sanitise to one id
+                n += 1
+                student = f"{_student_id(d.name)}-{n}"
+            taken.add(student)
+            found.append((student, d))
+        return found
 
 
 def _write_formgrader_copy(released: dict[str, Any], folder: Path | None, result: SubmissionResult, target: Path) -> None:
