@@ -194,8 +194,9 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
     # run, and after a crash or timeout run again without the step that failed
     ends: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
-    forbidden = {name.split(".")[0] for part in spec.parts for name in part.forbidden} | {"rnncourse"}
-    hide = hidden_packages(forbidden - {"rnncourse"})
+    # whole packages that no part may use are absent from the sandbox (rnncourse is never mounted)
+    forbidden_everywhere = set.intersection(*({n for n in part.forbidden if "." not in n} for part in spec.parts))
+    hide = hidden_packages(forbidden_everywhere - {"rnncourse"})
     skip: set[str] = set()
     for attempt in range(MAX_RUNS):
         job = {"steps": steps, "skip": sorted(skip)}
