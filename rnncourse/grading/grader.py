@@ -7,6 +7,7 @@ batch can run units in threads here or ship them to a cluster unchanged.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import time
@@ -87,8 +88,6 @@ def _instructor(root: str, assignment: str) -> tuple[AssignmentSpec, bytes, str]
 
 def hidden_packages(forbidden: set[str]) -> list[Path]:
     """Folders of forbidden packages importable here (hidden from the sandbox); never imports them."""
-    import importlib.util
-
     hidden = []
     for name in sorted(forbidden):
         try:
