@@ -56,18 +56,21 @@ def validate(args: argparse.Namespace) -> int:
                 result = course.autograde_notebook(root, assignment, path)
                 ok = result.score == result.max_score if wanted == "full" else result.score == 0
                 report(ok, f"{assignment}/{name} {kind}, nbgrader autograde: {result.score:g}/{result.max_score:g} (want {wanted} marks)")
-        with tempfile.TemporaryDirectory(prefix="rnncourse-validate-") as tmp:
-            for kind, notebook, wanted in (
-                ("solution", course.filled_in(root, assignment), "full"),
-                ("released", course.read_json(root / "exercises" / assignment / f"{course.notebooks(root, assignment)[0]}.ipynb"), "zero"),
-            ):
-                folder = Path(tmp) / kind
-                folder.mkdir()
-                (folder / f"{course.notebooks(root, assignment)[0]}.ipynb").write_text(json.dumps(notebook))
-                result = grade_unit(GradingUnit(str(root), assignment, kind, str(folder), str(Path(tmp) / "scratch")))
-                ok = (result.score == result.max_score and result.status == "ok") if wanted == "full" else result.score == 0
-                report(ok, f"{assignment} {kind}, rnncourse grade: {result.score:g}/{result.max_score:g} "
-                       f"(want {wanted} marks), status: {result.status}")
+            released = root / "exercises" / assignment / f"{name}.ipynb"
+            if not released.is_file():
+                continue
+            with tempfile.TemporaryDirectory(prefix="rnncourse-validate-") as tmp:
+                for kind, notebook, wanted in (
+                    ("solution", course.filled_in(root, assignment, name), "full"),
+                    ("released", course.read_json(released), "zero"),
+                ):
+                    folder = Path(tmp) / kind
+                    folder.mkdir()
+                    (folder / f"{name}.ipynb").write_text(json.dumps(notebook))
+                    result = grade_unit(GradingUnit(str(root), assignment, kind, str(folder), str(Path(tmp) / "scratch")))
+                    ok = (result.score == result.max_score and result.status == "ok") if wanted == "full" else result.score == 0
+                    report(ok, f"{assignment}/{name} {kind}, rnncourse grade: {result.score:g}/{result.max_score:g} "
+                           f"(want {wanted} marks), status: {result.status}")
     return 1 if failures else 0
 
 

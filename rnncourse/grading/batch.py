@@ -15,7 +15,6 @@ import time
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -210,6 +209,6 @@ def grade_batch(
     combined.update({r.student: r for r in results})
     with open(out / "results.jsonl", "w", encoding="utf-8") as handle:
         for r in sorted(combined.values(), key=lambda r: r.student):
-            handle.write(json.dumps(asdict(r)) + "\n")
+            handle.write(json.dumps(r.to_json()) + "\n")
     _write_csv(out / "grades.csv", list(combined.values()), [p.cell for p in spec.parts])
     return sorted(results, key=lambda r: r.student)

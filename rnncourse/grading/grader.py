@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rnncourse.checks import SelfCheckError, check_array
 from rnncourse.grading import analysis
 from rnncourse.grading.notebook import SubmissionError, build_program, find_notebook, load_notebook
 from rnncourse.grading.sandbox import Limits, WorkerRun, run_worker, sandbox_mode
@@ -118,12 +119,10 @@ def compare_result(value: Any, expected: Any, case: Case, what: str = "the resul
         return f"{what} is {value}; expected a NumPy float array of shape {expected.shape}"
     if isinstance(value, tuple):
         return f"{what} is a tuple; expected one array of shape {expected.shape}"
-    if value.shape != expected.shape:
-        return f"{what} has shape {value.shape}; expected {expected.shape}"
-    if not np.all(np.isfinite(value)):
-        return f"{what} contains NaN or infinity"
-    if not np.allclose(value, expected, rtol=case.rtol, atol=case.atol):
-        return f"{what} has the right shape but wrong values (largest difference {float(np.max(np.abs(value - expected))):.3g})"
+    try:  # the same shape, finiteness and tolerance checks (and messages) as the students' self-checks
+        check_array(what, value, expected, rtol=case.rtol, atol=case.atol)
+    except SelfCheckError as problem:
+        return str(problem)
     return None
 
 
@@ -158,13 +157,21 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
     program = build_program(json.loads(released_text), submitted)
     result.notes += program.notes
 
-    # static check of delegation, in this process, on the student's source only
+    # static check of delegation, in this process, on the student's source only:
+    # one analysis per distinct list of forbidden modules
     student_python = [analysis.to_python(src) for _, src in program.cells]
-    delegations: dict[str, str] = {}
+    by_forbidden: dict[tuple[str, ...], list[str]] = {}
     for part in spec.parts:
-        found = analysis.find_delegation(student_python, [part.function], part.forbidden)
-        if part.function in found:
-            delegations[part.cell] = found[part.function].reason
+        by_forbidden.setdefault(part.forbidden, []).append(part.function)
+    found = {
+        forbidden: analysis.find_delegation(student_python, functions, forbidden)
+        for forbidden, functions in by_forbidden.items()
+    }
+    delegations = {
+        part.cell: found[part.forbidden][part.function].reason
+        for part in spec.parts
+        if part.function in found[part.forbidden]
+    }
 
     # the job: setup statements, student cells, then every call with freshly drawn arguments
     steps: list[dict[str, Any]] = []
@@ -178,7 +185,7 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
         steps.append({"id": f"cell{i}", "kind": "cell", "source": source})
         timeouts[f"cell{i}"] = limits.cell_timeout or spec.cell_timeout
         labels[f"cell{i}"] = f"code cell {label}"
-    expected: dict[str, tuple[Any, Case]] = {}
+    expected: dict[str, Any] = {}  # step id -> the reference result, computed here
     for part in spec.parts:
         if part.cell in delegations:
             continue
@@ -186,7 +193,7 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
             args = [np.array(a, dtype=np.float64) for a in case.make_args(case_rng(secret, unit.student, part.cell, j))]
             step_id = f"{part.cell}#{j}"
             steps.append({"id": step_id, "kind": "call", "function": part.function, "args": [encode_array(a) for a in args]})
-            expected[step_id] = (case.reference(*[a.copy() for a in args]), case)
+            expected[step_id] = case.reference(*[a.copy() for a in args])
             timeouts[step_id] = limits.call_timeout or spec.call_timeout
             labels[step_id] = f"{part.function}() ({case.name})"
 
@@ -235,7 +242,7 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
         else:
             for j, case in enumerate(part.cases):
                 step_id = f"{part.cell}#{j}"
-                reference, _ = expected[step_id]
+                reference = expected[step_id]
                 record = ends.get(step_id)
                 if step_id in failed:
                     part_result.cases.append(CaseResult(case.name, False, failed[step_id]))
@@ -256,7 +263,7 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
         result.parts.append(part_result)
     result.score = round(total, 4)
     delegated = [f"reference used in {p.function}()" for p in result.parts if p.delegation]
-    problems = [n for n in result.notes] + delegated
+    problems = result.notes + delegated
     result.status = "ok" if not problems else "; ".join(dict.fromkeys(problems))
     result.seconds = time.monotonic() - started
     return result

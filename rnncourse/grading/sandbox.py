@@ -227,11 +227,9 @@ def run_worker(
             python, *worker_args,
         ]
         env = _clean_environment("/sandbox")
-        cwd = str(scratch)
     else:
         command = [python, *worker_args]
         env = _clean_environment(str(scratch))
-        cwd = str(scratch)
 
     def prepare() -> None:
         _set_limits(limits)
@@ -245,7 +243,7 @@ def run_worker(
     start = time.monotonic()
     with open(scratch / "stdout.txt", "wb") as out:
         process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            command, cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             preexec_fn=prepare, start_new_session=True,
         )
         current: str | None = None

@@ -15,9 +15,12 @@ from typing import Any
 import numpy as np
 
 # The one encoder runs inside the sandbox; its limits apply here too.
-from rnncourse.grading.worker import _DTYPES, MAX_ELEMENTS, MAX_TUPLE, encode_value
+from rnncourse.grading.worker import MAX_ELEMENTS, MAX_TUPLE, encode_value
 
 __all__ = ["WireError", "decode_value", "encode_array", "encode_value", "loads_strict"]
+
+
+_KNOWN_DTYPES = {"float16", "float32", "float64", "longdouble", "float128", "int8", "int16", "int32", "int64", "uint8", "bool"}
 
 
 class WireError(ValueError):
@@ -27,11 +30,6 @@ class WireError(ValueError):
 def encode_array(array: np.ndarray) -> dict[str, Any]:
     """Encode an input array for the sandbox (grader side, trusted)."""
     return {"dtype": str(array.dtype), "shape": list(array.shape), "data": array.ravel().tolist()}
-
-
-def decode_input(obj: dict[str, Any]) -> np.ndarray:
-    """Decode :func:`encode_array` (inside the sandbox)."""
-    return np.asarray(obj["data"], dtype=obj["dtype"]).reshape(obj["shape"])
 
 
 def _reject_constant(name: str) -> float:
@@ -80,10 +78,8 @@ def decode_value(obj: Any, depth: int = 0) -> np.ndarray | tuple[Any, ...] | str
         raise WireError("data holds non-numbers")
     if obj.get("ndarray") is not True:
         return f"a {obj.get('type') if isinstance(obj.get('type'), str) else 'non-array'} (expected a NumPy array)"
-    kind_char = np.dtype(dtype).kind if dtype in {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "longdouble", "float128"} else None
-    if kind_char is None:
+    if dtype not in _KNOWN_DTYPES:
         raise WireError(f"unexpected dtype {dtype!r}")
-    array = np.array(data, dtype=_DTYPES.get(kind_char, "float64")).reshape(shape)
-    if kind_char != "f":
+    if np.dtype(dtype).kind != "f":
         return f"an array of dtype {dtype} (expected floating point)"
-    return array
+    return np.array(data, dtype=np.float64).reshape(shape)
