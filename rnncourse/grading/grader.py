@@ -22,7 +22,7 @@ from rnncourse.checks import SelfCheckError, check_array
 from rnncourse.grading import analysis
 from rnncourse.grading.notebook import SubmissionError, build_program, find_notebook, load_notebook
 from rnncourse.grading.sandbox import Limits, WorkerRun, run_worker, sandbox_mode
-from rnncourse.grading.spec import AssignmentSpec, Case, case_rng, load_spec
+from rnncourse.grading.spec import AssignmentSpec, Case, Part, case_rng, load_spec
 from rnncourse.grading.wire import WireError, decode_value, encode_array
 
 __all__ = ["CaseResult", "GradingUnit", "PartResult", "SubmissionResult", "grade_unit"]
@@ -102,15 +102,27 @@ def hidden_packages(forbidden: set[str]) -> list[Path]:
     return hidden
 
 
-def compare_result(value: Any, expected: Any, case: Case, what: str = "the result") -> str | None:
-    """None if ``value`` matches ``expected``; otherwise a sentence saying what differs."""
+def compare_result(value: Any, expected: Any, case: Case, what: str = "the result", part: Part | None = None) -> str | None:
+    """None if ``value`` matches ``expected``; otherwise a sentence saying what differs.
+
+    ``part`` supplies the self-check's diagnosis of typical mistakes and its hint, so the graded
+    feedback says what the visible check says.
+    """
+    if part is not None and part.diagnose is not None:
+        problem = part.diagnose(value, expected)
+        if problem:
+            return problem
+    return _compare(value, expected, case, what, part.hint if part is not None else "")
+
+
+def _compare(value: Any, expected: Any, case: Case, what: str, hint: str) -> str | None:
     if isinstance(expected, tuple):
         if not isinstance(value, tuple):
             return f"{what} should be a tuple of {len(expected)} arrays, got {value if isinstance(value, str) else 'an array'}"
         if len(value) != len(expected):
             return f"{what} should have {len(expected)} items, got {len(value)}"
         for i, (v, e) in enumerate(zip(value, expected)):
-            problem = compare_result(v, e, case, f"item {i} of the result")
+            problem = _compare(v, e, case, f"item {i} of the result", hint)
             if problem:
                 return problem
         return None
@@ -120,7 +132,7 @@ def compare_result(value: Any, expected: Any, case: Case, what: str = "the resul
     if isinstance(value, tuple):
         return f"{what} is a tuple; expected one array of shape {expected.shape}"
     try:  # the same shape, finiteness and tolerance checks (and messages) as the students' self-checks
-        check_array(what, value, expected, rtol=case.rtol, atol=case.atol)
+        check_array(what, value, expected, rtol=case.rtol, atol=case.atol, hint=hint)
     except SelfCheckError as problem:
         return str(problem)
     return None
@@ -253,7 +265,7 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
                 else:
                     try:
                         value = decode_value(record.get("value"))
-                        problem = compare_result(value, reference, case)
+                        problem = compare_result(value, reference, case, part=part)
                     except (WireError, ValueError, TypeError) as error:
                         problem = f"the result could not be read back ({error})"
                     part_result.cases.append(CaseResult(case.name, problem is None, problem or "correct"))

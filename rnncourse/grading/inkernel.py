@@ -38,7 +38,7 @@ def check_part(assignment: str, cell: str, namespace: dict[str, Any]) -> None:
             value = function(*[a.copy() for a in args])
         except NotImplementedError:
             raise AssertionError(f"{part.function} is not implemented") from None
-        problem = compare_result(_as_plain(value), expected, case)
+        problem = compare_result(_as_plain(value), expected, case, part=part)
         assert problem is None, f"{part.function}() on {case.name}: {problem}"
 
 

@@ -62,6 +62,12 @@ class Part:
     cases: tuple[Case, ...]
     forbidden: tuple[str, ...] = DEFAULT_FORBIDDEN
     description: str = ""
+    #: Added to the feedback when the values are wrong: the usual mistake, as the self-check says it.
+    hint: str = ""
+    #: ``diagnose(value, expected) -> message | None``, run before the generic comparison: the
+    #: self-check's own test for a typical mistake (e.g. only the last state returned), so the
+    #: graded feedback says what the visible check would have said.
+    diagnose: Callable[[Any, Any], str | None] | None = None
 
 
 @dataclass(frozen=True)
