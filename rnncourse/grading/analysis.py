@@ -1,26 +1,31 @@
 """Static delegation check: does a student's function reach code it was asked to write itself?
 
-This reads the student's source in the grader's process (it never runs it), so nothing the
-student's code does at run time can hide from it. A function is *tainted* when its body, or
-any function of the notebook it refers to, or the top-level code of the notebook:
+This reads the student's code (plain Python: magics already resolved by :mod:`.cells`) in the
+grader's process and never runs it, so nothing the student's code does at run time can hide
+from it. A function is *tainted* when its body, a notebook name it refers to (followed through
+other functions, assignments and anything that binds that name), or an indirection anywhere in
+the notebook:
 
-- refers to a forbidden module (``rnncourse``, ``torch``, ...) through any alias or import;
+- reaches a forbidden module or name (``rnncourse``, ``torch.nn.LSTM``, ...) through any import,
+  alias, assignment, container, default argument, ``global`` rebinding or ``from M import *``;
 - uses a way of reaching code by name (``getattr``, ``__import__``, ``importlib``, ``eval``,
-  ``exec``, ``sys.modules``, dunder attributes such as ``__dict__`` or ``__globals__``);
-- starts other programs (``subprocess``, ``os.system``, shell magics) that could run the reference;
-- mentions a forbidden module in a string.
+  ``exec``, ``sys.modules``, introspective dunder attributes such as ``__dict__``, ``pkgutil``,
+  ``code``, ``timeit`` strings, ``pickle`` ...);
+- starts other programs (``subprocess``, ``os.system``) or calls native code (``ctypes``).
 
-The same submission run for real is sandboxed as well; this check decides which parts earn no
-points and says why in the feedback.
+What it cannot see is covered by the sandbox: packages outside the assignment's allowlist do not
+exist there at all, and forbidden names inside an allowed package are replaced by stubs that raise
+(see :func:`rnncourse.grading.worker.poison`). The instructor page lists the routes and layers.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Delegation", "find_delegation", "to_python"]
+__all__ = ["Delegation", "find_delegation"]
 
 INDIRECT_NAMES = {
     "getattr": "looks attributes up by string",
@@ -28,54 +33,74 @@ INDIRECT_NAMES = {
     "delattr": "deletes attributes by string",
     "__import__": "imports modules by string",
     "importlib": "imports modules by string",
+    "imp": "imports modules by string",
+    "pkgutil": "resolves names from strings",
+    "zipimport": "imports modules from archives",
     "eval": "runs code from a string",
     "exec": "runs code from a string",
     "compile": "compiles code from a string",
+    "code": "runs code from a string",
+    "codeop": "compiles code from a string",
+    "pdb": "runs code from a string",
     "globals": "reaches the notebook's namespace by name",
     "vars": "reaches a namespace by name",
     "locals": "reaches a namespace by name",
     "breakpoint": "starts a debugger",
     "__builtins__": "reaches the built-ins by name",
     "builtins": "reaches the built-ins by name",
-    "get_ipython": "drives IPython (magics, shell commands)",
     "subprocess": "starts other programs",
     "multiprocessing": "starts other processes",
+    "pty": "starts other programs",
     "ctypes": "calls native code",
+    "cffi": "calls native code",
     "pickle": "loads arbitrary objects",
+    "dill": "loads arbitrary objects",
+    "cloudpickle": "loads arbitrary objects",
+    "shelve": "loads arbitrary objects",
     "marshal": "loads code objects",
     "runpy": "runs other modules",
+    "site": "changes where modules are found",
     "operator": "looks attributes up by string (attrgetter, methodcaller)",
     "inspect": "inspects other code",
     "gc": "reaches arbitrary live objects",
+    "get_type_hints": "evaluates strings as code",
+    "ForwardRef": "evaluates strings as code",
 }
-INDIRECT_ATTRIBUTES = {
-    "modules": "reads sys.modules",
-    "system": "runs a shell command",
-    "popen": "runs a shell command",
-    "execv": "replaces the process",
-    "execve": "replaces the process",
-    "execvp": "replaces the process",
-    "spawnv": "starts other programs",
-    "import_module": "imports modules by string",
+_SPAWN = ("execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp", "execlpe", "spawnv", "spawnve",
+          "spawnvp", "spawnvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe", "posix_spawn", "posix_spawnp")
+#: Names inside modules that reach code by name or start programs (matched after resolving aliases).
+INDIRECT_PATHS = {
+    "sys.modules": "reads sys.modules",
+    "sys.meta_path": "changes how modules are found",
+    "sys.path_hooks": "changes how modules are found",
+    "sys.path_importer_cache": "changes how modules are found",
+    "os.system": "runs a shell command",
+    "os.popen": "runs a shell command",
+    "posix.system": "runs a shell command",
+    **{f"os.{name}": "starts other programs" for name in _SPAWN},
+    **{f"posix.{name}": "starts other programs" for name in _SPAWN},
+    "types.FunctionType": "builds functions from code objects",
+    "types.LambdaType": "builds functions from code objects",
+    "types.CodeType": "builds code objects",
+    "numpy.ctypeslib": "calls native code",
+    "numpy.f2py": "compiles native code",
+    "typing.get_type_hints": "evaluates strings as code",
+    "typing.ForwardRef": "evaluates strings as code",
 }
-#: Line magics that only change how the notebook displays or times things.
-SAFE_MAGICS = {"matplotlib", "config", "time", "timeit", "load_ext", "autoreload", "precision"}
-ALLOWED_DUNDERS = {"__init__", "__name__", "__doc__", "__len__", "__call__", "__repr__", "__str__", "__main__"}
-
-
-def to_python(cell_source: str) -> str:
-    """Turn an IPython cell (magics, ``!shell``) into plain Python, as the kernel would."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    try:
-        return TransformerManager().transform_cell(cell_source)
-    except Exception:  # noqa: BLE001 - a cell IPython cannot transform is analysed as written
-        return cell_source
+#: Dunder attributes that only name, compare, convert or operate; every other dunder reaches code by name.
+ALLOWED_DUNDERS = {
+    "__init__", "__name__", "__doc__", "__version__", "__class__", "__len__", "__call__", "__repr__", "__str__",
+    "__main__", "__iter__", "__next__", "__enter__", "__exit__", "__getitem__", "__setitem__", "__contains__",
+    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__bool__", "__add__", "__sub__",
+    "__mul__", "__matmul__", "__truediv__", "__floordiv__", "__mod__", "__pow__", "__neg__", "__pos__",
+    "__abs__", "__array__", "__float__", "__int__", "__index__", "__shape__", "__annotations__",
+}
+_BUILTIN_NAMES = set(dir(builtins)) | {"__name__", "__file__", "display"}
 
 
 @dataclass
 class _Scope:
-    """What one function (or the notebook's top level) refers to."""
+    """What one notebook name (or the notebook's top level) refers to."""
 
     problems: list[str] = field(default_factory=list)
     calls: set[str] = field(default_factory=set)
@@ -100,30 +125,148 @@ def _dotted(node: ast.AST) -> list[str] | None:
     return None
 
 
+def _is_forbidden(path: str, forbidden: Sequence[str]) -> bool:
+    return any(path == f or path.startswith(f + ".") for f in forbidden)
+
+
+def _indirect_path(path: str) -> str | None:
+    for known, reason in INDIRECT_PATHS.items():
+        if path == known or path.startswith(known + "."):
+            return reason
+    return None
+
+
+def _leads_to_forbidden(path: str, forbidden: Sequence[str]) -> bool:
+    """``path`` is forbidden, or a module above something forbidden (``torch.nn`` for ``torch.nn.LSTM``)."""
+    return any(path == f or path.startswith(f + ".") or f.startswith(path + ".") for f in forbidden)
+
+
+class _Aliases:
+    """Which module paths each name may stand for, anywhere in the notebook (flow-insensitive)."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, set[str]] = {}
+
+    def add(self, name: str, path: str) -> bool:
+        known = self.paths.setdefault(name, set())
+        if path in known:
+            return False
+        known.add(path)
+        return True
+
+    def resolve(self, parts: list[str]) -> set[str]:
+        heads = self.paths.get(parts[0], set())
+        return {".".join([head, *parts[1:]]) for head in heads}
+
+    def contained(self, node: ast.AST) -> set[str]:
+        """Every module path an expression mentions (as far as it resolves)."""
+        found: set[str] = set()
+        for child in ast.walk(node):
+            if isinstance(child, (ast.Attribute, ast.Name)):
+                parts = _dotted(child)
+                if parts and parts[0] in self.paths:
+                    found |= self.resolve(parts)
+        return found
+
+
+def _targets(node: ast.AST) -> list[str]:
+    """Names a target binds; ``a.b = ...`` and ``a[0] = ...`` rebind (a part of) ``a``."""
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return [name for element in node.elts for name in _targets(element)]
+    if isinstance(node, ast.Starred):
+        return _targets(node.value)
+    if isinstance(node, (ast.Attribute, ast.Subscript)):
+        parts = _dotted(node) if isinstance(node, ast.Attribute) else None
+        if parts:
+            return [parts[0]]
+        return _targets(node.value)
+    return []
+
+
+def _bindings(node: ast.AST) -> Iterable[tuple[list[str], ast.AST | None]]:
+    """(names bound, the expression bound to them) for every binding form inside ``node``."""
+    for child in ast.walk(node):
+        if isinstance(child, ast.Assign):
+            for target in child.targets:
+                yield _targets(target), child.value
+        elif isinstance(child, (ast.AugAssign, ast.AnnAssign)):
+            yield _targets(child.target), child.value
+        elif isinstance(child, ast.NamedExpr):
+            yield [child.target.id], child.value
+        elif isinstance(child, (ast.For, ast.AsyncFor, ast.comprehension)):
+            yield _targets(child.target), child.iter
+        elif isinstance(child, (ast.With, ast.AsyncWith)):
+            for item in child.items:
+                if item.optional_vars is not None:
+                    yield _targets(item.optional_vars), item.context_expr
+        elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = child.args
+            positional = [*args.posonlyargs, *args.args]
+            for arg, default in zip(positional[len(positional) - len(args.defaults):], args.defaults):
+                yield [arg.arg], default
+            for arg, default in zip(args.kwonlyargs, args.kw_defaults):
+                if default is not None:
+                    yield [arg.arg], default
+
+
+def _module_aliases(trees: Sequence[ast.Module], forbidden: Sequence[str], returns: dict[str, ast.AST]) -> _Aliases:
+    aliases = _Aliases()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        aliases.add(alias.asname, alias.name)
+                    else:
+                        aliases.add(alias.name.split(".")[0], alias.name.split(".")[0])
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    if alias.name != "*":
+                        aliases.add(alias.asname or alias.name, f"{node.module}.{alias.name}")
+    changed = True
+    while changed:  # a = torch; b = [a.nn][0]; def g(): return b ... : follow bindings to a fixed point
+        changed = False
+        for tree in trees:
+            for names, value in _bindings(tree):
+                if value is None:
+                    continue
+                paths = _value_paths(value, aliases, returns)
+                for name in names:
+                    for path in paths:
+                        if (
+                            _leads_to_forbidden(path, forbidden) or path.split(".")[0] in INDIRECT_NAMES
+                            or any(known.startswith(path.split(".")[0] + ".") for known in INDIRECT_PATHS)
+                        ):
+                            changed |= aliases.add(name, path)
+    return aliases
+
+
+def _value_paths(value: ast.AST, aliases: _Aliases, returns: dict[str, ast.AST]) -> set[str]:
+    """The module paths a value may be: what it mentions, and what notebook functions it calls return."""
+    paths = aliases.contained(value)
+    for child in ast.walk(value):
+        if isinstance(child, ast.Call) and isinstance(child.func, ast.Name) and child.func.id in returns:
+            paths |= aliases.contained(returns[child.func.id])
+    return paths
+
+
 class _Reader(ast.NodeVisitor):
     """Collects the problems and the notebook names one scope refers to."""
 
-    def __init__(self, aliases: dict[str, str], forbidden: Sequence[str], scope: _Scope, top_level_names: set[str]):
+    def __init__(self, aliases: _Aliases, forbidden: Sequence[str], scope: _Scope, top_level_names: set[str],
+                 star_modules: Sequence[str] = (), local_names: set[str] | None = None):
         self.aliases = aliases
         self.forbidden = tuple(forbidden)
         self.scope = scope
         self.top = top_level_names
-
-    def _forbidden_path(self, path: str) -> bool:
-        return any(path == f or path.startswith(f + ".") for f in self.forbidden)
-
-    def _resolve(self, parts: list[str]) -> str:
-        head = self.aliases.get(parts[0], parts[0])
-        return ".".join([head, *parts[1:]])
-
-    def visit_Call(self, node: ast.Call) -> None:
-        if _is_safe_magic(node):
-            return
-        self.generic_visit(node)
+        self.star = [m for m in star_modules if _leads_to_forbidden(m, self.forbidden)]
+        self.local = local_names or set()
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            if self._forbidden_path(alias.name):
+            if _is_forbidden(alias.name, self.forbidden):
                 self.scope.problems.append(f"imports {alias.name}")
             root = alias.name.split(".")[0]
             if root in INDIRECT_NAMES:
@@ -133,8 +276,10 @@ class _Reader(ast.NodeVisitor):
         module = node.module or ""
         for alias in node.names:
             full = f"{module}.{alias.name}" if module else alias.name
-            if self._forbidden_path(module) or self._forbidden_path(full):
+            if _is_forbidden(module, self.forbidden) or _is_forbidden(full, self.forbidden):
                 self.scope.problems.append(f"imports {full}")
+            elif alias.name == "*" and _leads_to_forbidden(module, self.forbidden):
+                self.scope.problems.append(f"imports everything from {module}, which holds forbidden names")
         root = module.split(".")[0]
         if root in INDIRECT_NAMES:
             self.scope.problems.append(f"imports from {root}, which {INDIRECT_NAMES[root]}")
@@ -142,61 +287,66 @@ class _Reader(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in INDIRECT_NAMES:
             self.scope.problems.append(f"uses `{node.id}`, which {INDIRECT_NAMES[node.id]}")
-        resolved = self.aliases.get(node.id)
-        if resolved and self._forbidden_path(resolved):
-            self.scope.problems.append(f"uses `{node.id}` ({resolved})")
+        for resolved in sorted(self.aliases.resolve([node.id])):
+            if _is_forbidden(resolved, self.forbidden):
+                self.scope.problems.append(f"uses `{node.id}` ({resolved})")
+                break
         if node.id in self.top:
             self.scope.calls.add(node.id)
+        elif (
+            self.star and isinstance(node.ctx, ast.Load) and node.id not in self.local
+            and node.id not in self.aliases.paths and node.id not in _BUILTIN_NAMES
+        ):
+            self.scope.problems.append(f"uses `{node.id}`, which may come from `from {self.star[0]} import *`")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         attr = node.attr
         if attr.startswith("__") and attr.endswith("__") and attr not in ALLOWED_DUNDERS:
             self.scope.problems.append(f"uses the attribute `{attr}`, which reaches code by name")
-        if attr in INDIRECT_ATTRIBUTES:
-            self.scope.problems.append(f"uses `.{attr}`, which {INDIRECT_ATTRIBUTES[attr]}")
         parts = _dotted(node)
-        if parts is not None:
-            path = self._resolve(parts)
-            if self._forbidden_path(path):
+        # `a.b.c` resolves through aliases; `f(torch.nn).LSTM` may be any path its base mentions
+        paths = self.aliases.resolve(parts) if parts else {f"{p}.{attr}" for p in self.aliases.contained(node.value)}
+        for path in sorted(paths):
+            if _is_forbidden(path, self.forbidden):
                 self.scope.problems.append(f"uses {path}")
+                break
+            reason = _indirect_path(path)
+            if reason:
+                self.scope.problems.append(f"uses {path}, which {reason}")
+                break
         self.generic_visit(node)
 
-    def visit_Constant(self, node: ast.Constant) -> None:
-        if isinstance(node.value, str):
-            for name in self.forbidden:
-                if name in node.value:
-                    self.scope.problems.append(f"mentions {name!r} in a string")
 
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:  # nested functions count for their parent
-        self.generic_visit(node)
+def _local_names(node: ast.AST) -> set[str]:
+    names = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name) and isinstance(child.ctx, (ast.Store, ast.Del)):
+            names.add(child.id)
+        elif isinstance(child, ast.arg):
+            names.add(child.arg)
+        elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(child.name)
+        elif isinstance(child, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name.split(".")[0]) for a in child.names)
+        elif isinstance(child, ast.ExceptHandler) and child.name:
+            names.add(child.name)
+    return names
 
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
-
-def _module_aliases(trees: Iterable[ast.Module]) -> dict[str, str]:
-    """Names bound at top level to modules or to attributes of modules, by import or assignment."""
-    aliases: dict[str, str] = {}
-    for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                for alias in node.names:
-                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    changed = True
-    while changed:  # a = torch; b = a.nn; ... : follow simple assignments to a fixed point
-        changed = False
-        for tree in trees:
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                    parts = _dotted(node.value)
-                    if parts and parts[0] in aliases:
-                        path = ".".join([aliases[parts[0]], *parts[1:]])
-                        if aliases.get(node.targets[0].id) != path:
-                            aliases[node.targets[0].id] = path
-                            changed = True
-    return aliases
+def _bound_at_top(node: ast.stmt) -> set[str]:
+    """Notebook-level names a top-level statement binds (``global`` rebinding inside functions too)."""
+    names: set[str] = set()
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        names.add(node.name)
+        for child in ast.walk(node):
+            if isinstance(child, (ast.Global, ast.Nonlocal)):
+                names.update(child.names)
+        return names
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name.split(".")[0]) for a in node.names if a.name != "*"}
+    for bound, _ in _bindings(node):
+        names.update(bound)
+    return names
 
 
 def find_delegation(cells: Sequence[str], functions: Sequence[str], forbidden: Sequence[str]) -> dict[str, Delegation]:
@@ -205,9 +355,9 @@ def find_delegation(cells: Sequence[str], functions: Sequence[str], forbidden: S
     Code too deeply nested to analyse counts against every function: what cannot be read is not credited.
 
     Args:
-        cells: the student's code cells, as plain Python (see :func:`to_python`).
+        cells: the student's code cells, as plain Python (see :func:`rnncourse.grading.cells.to_plain_python`).
         functions: the names the grader will call.
-        forbidden: module prefixes the functions must not reach.
+        forbidden: module paths (``"scipy"``) and names inside modules (``"torch.nn.LSTM"``) the functions must not reach.
     """
     try:
         return _find_delegation(cells, functions, forbidden)
@@ -222,34 +372,35 @@ def _find_delegation(cells: Sequence[str], functions: Sequence[str], forbidden: 
             trees.append(ast.parse(source))
         except SyntaxError:
             continue  # a cell that does not parse does not run either
-    aliases = _module_aliases(trees)
-    top_names: set[str] = set()
+    returns: dict[str, ast.AST] = {}
     for tree in trees:
         for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                top_names.add(node.name)
-            elif isinstance(node, ast.Assign):
-                top_names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                values = [r.value for r in ast.walk(node) if isinstance(r, ast.Return) and r.value is not None]
+                returns[node.name] = ast.Tuple(elts=values, ctx=ast.Load()) if values else ast.Constant(None)
+    aliases = _module_aliases(trees, forbidden, returns)
+    star_modules = [
+        node.module for tree in trees for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and any(a.name == "*" for a in node.names)
+    ]
+    top_names: set[str] = set()
+    bound: list[tuple[ast.stmt, set[str]]] = []
+    for tree in trees:
+        for node in tree.body:
+            names = _bound_at_top(node)
+            bound.append((node, names))
+            top_names |= names
 
     scopes: dict[str, _Scope] = {name: _Scope() for name in top_names}
     module_scope = _Scope()
-    for tree in trees:
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                reader = _Reader(aliases, forbidden, scopes[node.name], top_names)
-                for child in [*node.body, *getattr(node, "decorator_list", []), *_defaults(node)]:
-                    reader.visit(child)
-            elif isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
-                for target in node.targets:
-                    _Reader(aliases, forbidden, scopes[target.id], top_names).visit(node.value)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                # importing is not using; what the names are used for is judged where they are used,
-                # but importing a way to reach code by name is a problem wherever it happens
-                scope = _Scope()
-                _Reader(aliases, (), scope, set()).visit(node)
-                module_scope.problems += scope.problems
-            else:
-                _Reader(aliases, forbidden, module_scope, set()).visit(node)
+    for node, names in bound:
+        local = _local_names(node)
+        for name in names:  # what a statement does counts for every name it binds
+            _Reader(aliases, forbidden, scopes[name], top_names, star_modules, local).visit(node)
+        # anywhere in the notebook, an indirection (not a mere use of a forbidden module) counts for everything
+        scope = _Scope()
+        _Reader(aliases, (), scope, set()).visit(node)
+        module_scope.problems += scope.problems
 
     results: dict[str, Delegation] = {}
     for function in functions:
@@ -259,36 +410,14 @@ def _find_delegation(cells: Sequence[str], functions: Sequence[str], forbidden: 
     return results
 
 
-def _is_safe_magic(node: ast.Call) -> bool:
-    """``get_ipython().run_line_magic('matplotlib', 'inline')`` and the like (what ``%matplotlib`` becomes)."""
-    func = node.func
-    return (
-        isinstance(func, ast.Attribute)
-        and func.attr == "run_line_magic"
-        and isinstance(func.value, ast.Call)
-        and isinstance(func.value.func, ast.Name)
-        and func.value.func.id == "get_ipython"
-        and bool(node.args)
-        and isinstance(node.args[0], ast.Constant)
-        and node.args[0].value in SAFE_MAGICS
-    )
-
-
-def _defaults(node: ast.AST) -> list[ast.AST]:
-    args = getattr(node, "args", None)
-    if args is None:
-        return []
-    return [*args.defaults, *[d for d in args.kw_defaults if d is not None]]
-
-
 def _first_problem(
-    function: str, scopes: dict[str, _Scope], aliases: dict[str, str], forbidden: Sequence[str], module_scope: _Scope
+    function: str, scopes: dict[str, _Scope], aliases: _Aliases, forbidden: Sequence[str], module_scope: _Scope
 ) -> str | None:
     if module_scope.problems:
-        return f"the notebook's top-level code {module_scope.problems[0]}"
-    bound = aliases.get(function)
-    if bound and any(bound == f or bound.startswith(f + ".") for f in forbidden):
-        return f"`{function}` is {bound}, not your own code"
+        return f"the notebook's code {module_scope.problems[0]}"
+    for bound in sorted(aliases.paths.get(function, set())):
+        if _is_forbidden(bound, forbidden):
+            return f"`{function}` is {bound}, not your own code"
     seen: set[str] = set()
     stack = [function]
     while stack:

@@ -36,6 +36,11 @@ def feedback_html(result: SubmissionResult) -> str:
         "" if result.status == "ok"
         else f"<p class='status'><strong>Grading notes:</strong> {e(result.status)}</p>"
     )
+    if result.errors:
+        items = "".join(f"<li><code>{e(error)}</code></li>" for error in result.errors)
+        status += f"<h2>Errors in your cells</h2><p>These happened while your cells ran; code after an error in the same cell still ran.</p><ul>{items}</ul>"
+    if result.info:
+        status += "<h2>Good to know</h2><ul>" + "".join(f"<li>{e(item)}</li>" for item in result.info) + "</ul>"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(result.assignment)}: feedback for {e(result.student)}</title>
 <style>{STYLE}</style></head>

@@ -7,9 +7,7 @@ batch can run units in threads here or ship them to a cluster unchanged.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -25,7 +23,7 @@ from rnncourse.grading.sandbox import Limits, WorkerRun, run_worker, sandbox_mod
 from rnncourse.grading.spec import AssignmentSpec, Case, Part, case_rng, load_spec
 from rnncourse.grading.wire import WireError, decode_value, encode_array
 
-__all__ = ["CaseResult", "GradingUnit", "PartResult", "SubmissionResult", "grade_unit"]
+__all__ = ["CaseResult", "GradingUnit", "PartResult", "SubmissionResult", "grade_unit", "poisoned_names", "zero_parts"]
 
 SETUP_TIMEOUT = 60.0
 MAX_RUNS = 12
@@ -39,9 +37,10 @@ class GradingUnit:
     assignment: str
     student: str
     submission: str  # the student's folder
-    scratch: str  # a private working folder for this unit
     slot: int = 0  # parallel slot: picks the sandbox user
     limits: dict[str, Any] = field(default_factory=dict)
+    #: Grade without a sandbox where none can be built (the instructor said so explicitly).
+    unsafe: bool = False
 
 
 @dataclass
@@ -74,9 +73,18 @@ class SubmissionResult:
     sandbox: str
     seconds: float
     runs: int = 0
+    #: What went wrong in the student's cells, e.g. ``"code cell softmax: NameError: ... (line 3)"``.
+    errors: list[str] = field(default_factory=list)
+    #: Harmless facts for the feedback (magics not run, metadata missing); not part of the status.
+    info: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def zero_parts(spec: AssignmentSpec) -> list[PartResult]:
+    """Every graded cell at zero: the result of a submission that could not be graded."""
+    return [PartResult(p.cell, p.function, p.points, 0.0, []) for p in spec.parts]
 
 
 @lru_cache(maxsize=16)
@@ -87,19 +95,11 @@ def _instructor(root: str, assignment: str) -> tuple[AssignmentSpec, bytes, str]
     return spec, secret, released
 
 
-def hidden_packages(forbidden: set[str]) -> list[Path]:
-    """Folders of forbidden packages importable here (hidden from the sandbox); never imports them."""
-    hidden = []
-    for name in sorted(forbidden):
-        try:
-            found = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            found = None
-        for location in (found.submodule_search_locations or []) if found else []:
-            path = Path(location)
-            if path.is_dir():
-                hidden.append(path)
-    return hidden
+def poisoned_names(spec: AssignmentSpec) -> list[str]:
+    """Forbidden names inside allowed packages that every part forbids: stubbed out in the sandbox."""
+    allowed = {name.replace("-", "_") for name in spec.packages}
+    every = set.intersection(*(set(part.forbidden) for part in spec.parts)) if spec.parts else set()
+    return sorted(name for name in every if "." in name and name.split(".")[0] in allowed)
 
 
 def compare_result(value: Any, expected: Any, case: Case, what: str = "the result", part: Part | None = None) -> str | None:
@@ -142,10 +142,35 @@ def _runtime_note(run: WorkerRun, step_label: str, limits: Limits) -> str:
     if run.killed == "step timeout":
         return f"timeout in {step_label}"
     if run.killed == "wall time":
-        return f"wall-time limit ({limits.wall_seconds:g} s) reached in {step_label}"
+        return f"time budget ({limits.wall_seconds:g} s for the whole notebook) used up in {step_label}"
+    if run.killed == "memory":
+        return f"memory limit ({limits.memory_mb} MB for all processes together) reached in {step_label}"
+    if run.killed == "output":
+        return f"output limit ({limits.output_mb} MB) reached in {step_label}"
     if run.returncode is not None and run.returncode < 0:
         return f"process killed by signal {-run.returncode} in {step_label}"
     return f"process exited (code {run.returncode}) in {step_label}"
+
+
+def _to_wire(value: Any, tensors: bool) -> dict[str, Any]:
+    return encode_array(value if isinstance(value, (bool, int, float)) else np.asarray(value, dtype=np.float64), tensor=tensors)
+
+
+def _reference(case: Case, args: list[Any]) -> Any:
+    """The expected result, computed here (never in the sandbox), as float64 arrays."""
+    if case.tensors:
+        import torch
+
+        args = [torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a for a in args]
+        value = case.reference(*args)
+        if isinstance(value, tuple):
+            return tuple(v.detach().cpu().double().numpy() for v in value)
+        return value.detach().cpu().double().numpy()
+    return case.reference(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+
+
+def _draw_args(case: Case, rng: np.random.Generator) -> list[Any]:
+    return [a if isinstance(a, (bool, int, float)) else np.array(a, dtype=np.float64) for a in case.make_args(rng)]
 
 
 def grade_unit(unit: GradingUnit) -> SubmissionResult:
@@ -157,21 +182,21 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
         student=unit.student, assignment=unit.assignment, notebook=spec.notebook, score=0.0,
         max_score=spec.max_score, status="ok", parts=[], notes=[], sandbox=sandbox_mode(), seconds=0.0,
     )
-    empty_parts = [PartResult(p.cell, p.function, p.points, 0.0, []) for p in spec.parts]
     try:
         path, notes = find_notebook(Path(unit.submission), spec.notebook)
         result.notes += notes
         submitted = load_notebook(path)
     except SubmissionError as error:
-        result.parts, result.status = empty_parts, str(error)
+        result.parts, result.status = zero_parts(spec), str(error)
         result.seconds = time.monotonic() - started
         return result
     program = build_program(json.loads(released_text), submitted)
     result.notes += program.notes
+    result.info += list(dict.fromkeys(program.info))
 
-    # static check of delegation, in this process, on the student's source only:
-    # one analysis per distinct list of forbidden modules
-    student_python = [analysis.to_python(src) for _, src in program.cells]
+    # static check of delegation, in this process, on the student's code only:
+    # one analysis per distinct list of forbidden names
+    student_python = [source for _, source in program.cells]
     by_forbidden: dict[tuple[str, ...], list[str]] = {}
     for part in spec.parts:
         by_forbidden.setdefault(part.forbidden, []).append(part.function)
@@ -190,11 +215,11 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
     timeouts: dict[str, float] = {}
     labels: dict[str, str] = {}
     for i, statement in enumerate(program.setup):
-        steps.append({"id": f"setup{i}", "kind": "setup", "source": statement})
+        steps.append({"id": f"setup{i}", "kind": "setup", "source": statement, "label": "<setup>"})
         timeouts[f"setup{i}"] = SETUP_TIMEOUT
         labels[f"setup{i}"] = "the notebook's setup"
     for i, (label, source) in enumerate(program.cells):
-        steps.append({"id": f"cell{i}", "kind": "cell", "source": source})
+        steps.append({"id": f"cell{i}", "kind": "cell", "source": source, "label": f"<cell {label}>"})
         timeouts[f"cell{i}"] = limits.cell_timeout or spec.cell_timeout
         labels[f"cell{i}"] = f"code cell {label}"
     expected: dict[str, Any] = {}  # step id -> the reference result, computed here
@@ -202,23 +227,25 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
         if part.cell in delegations:
             continue
         for j, case in enumerate(part.cases):
-            args = [np.array(a, dtype=np.float64) for a in case.make_args(case_rng(secret, unit.student, part.cell, j))]
+            args = _draw_args(case, case_rng(secret, unit.student, part.cell, j))
             step_id = f"{part.cell}#{j}"
-            steps.append({"id": step_id, "kind": "call", "function": part.function, "args": [encode_array(a) for a in args]})
-            expected[step_id] = case.reference(*[a.copy() for a in args])
+            steps.append({"id": step_id, "kind": "call", "function": part.function, "args": [_to_wire(a, case.tensors) for a in args]})
+            expected[step_id] = _reference(case, args)
             timeouts[step_id] = limits.call_timeout or spec.call_timeout
             labels[step_id] = f"{part.function}() ({case.name})"
 
-    # run, and after a crash or timeout run again without the step that failed
+    # run, and after a crash or timeout run again without the step that failed, within one time budget
     ends: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
-    # whole packages that no part may use are absent from the sandbox (rnncourse is never mounted)
-    forbidden_everywhere = set.intersection(*({n for n in part.forbidden if "." not in n} for part in spec.parts))
-    hide = hidden_packages(forbidden_everywhere - {"rnncourse"})
     skip: set[str] = set()
+    job_base = {"poison": poisoned_names(spec)}
+    deadline = started + limits.wall_seconds
     for attempt in range(MAX_RUNS):
-        job = {"steps": steps, "skip": sorted(skip)}
-        run = run_worker(job, Path(unit.scratch), timeouts, limits, unit.slot, hide)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        job = {**job_base, "steps": steps, "skip": sorted(skip)}
+        run = run_worker(job, timeouts, limits, unit.slot, spec.packages, wall_seconds=remaining, unsafe=unit.unsafe)
         result.runs = attempt + 1
         for record in run.records:
             step = record.get("end")
@@ -228,13 +255,14 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
             break
         culprit = run.in_flight
         if culprit is None or culprit not in timeouts or culprit in failed:
-            remaining = [s["id"] for s in steps if s["id"] not in ends and s["id"] not in failed and s["id"] not in skip]
-            culprit = remaining[0] if remaining else None
+            remaining_steps = [s["id"] for s in steps if s["id"] not in ends and s["id"] not in failed and s["id"] not in skip]
+            culprit = remaining_steps[0] if remaining_steps else None
         if culprit is None:
             break
         failed[culprit] = _runtime_note(run, labels[culprit], limits)
         skip |= {culprit} | {s for s in ends if s in expected}
-    shutil.rmtree(unit.scratch, ignore_errors=True)
+        if run.killed == "wall time":
+            break
 
     result.notes += list(failed.values())
     for step, record in ends.items():
@@ -243,7 +271,11 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
             if "MemoryError" in error:
                 result.notes.append(f"memory limit ({limits.memory_mb} MB) reached in {labels[step]}")
             elif "File too large" in error:
-                result.notes.append(f"output limit ({limits.file_size_mb} MB) reached in {labels[step]}")
+                result.notes.append(f"file size limit ({limits.file_size_mb} MB) reached in {labels[step]}")
+            elif "No space left on device" in error:
+                result.notes.append(f"disk quota ({limits.disk_mb} MB) reached in {labels[step]}")
+            if step.startswith("cell"):
+                result.errors.append(f"{labels[step]}: {error[:400]}")
 
     total = 0.0
     for part in spec.parts:
@@ -254,18 +286,17 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
         else:
             for j, case in enumerate(part.cases):
                 step_id = f"{part.cell}#{j}"
-                reference = expected[step_id]
                 record = ends.get(step_id)
                 if step_id in failed:
                     part_result.cases.append(CaseResult(case.name, False, failed[step_id]))
                 elif record is None:
-                    part_result.cases.append(CaseResult(case.name, False, "not run (an earlier step stopped the notebook)"))
+                    part_result.cases.append(CaseResult(case.name, False, "not run (an earlier step stopped the notebook or the time budget ran out)"))
                 elif isinstance(record.get("error"), str):
-                    part_result.cases.append(CaseResult(case.name, False, f"raised {record['error'][:300]}"))
+                    part_result.cases.append(CaseResult(case.name, False, f"raised {record['error'][:400]}"))
                 else:
                     try:
-                        value = decode_value(record.get("value"))
-                        problem = compare_result(value, reference, case, part=part)
+                        value = decode_value(record.get("value"), container="tensor" if case.tensors else "ndarray")
+                        problem = compare_result(value, expected[step_id], case, part=part)
                     except (WireError, ValueError, TypeError) as error:
                         problem = f"the result could not be read back ({error})"
                     part_result.cases.append(CaseResult(case.name, problem is None, problem or "correct"))

@@ -1,47 +1,88 @@
-"""Run a submission's worker in an isolated, limited process.
+"""Run a submission's worker in an isolated, limited process, with or without root.
 
-What is enforced, and by what (Linux, grader running as root, bubblewrap installed):
+Three modes (:func:`sandbox_mode`):
 
-- **filesystem**: bubblewrap builds a new mount namespace holding only the system (``/usr``,
-  ``/etc``, read-only), the Python installation and the virtual environment (read-only), and
-  the submission's scratch folder (the only writable place, besides an empty ``/tmp``).
-  The course folder, ``solutions/``, the gradebook, ``rnncourse`` itself and every other
-  submission are simply absent. Packages an assignment forbids (``torch``, ``scipy``) are
-  hidden too, so importing them fails.
-- **network**: a new, empty network namespace (no interfaces but a down loopback).
-- **processes**: a new PID namespace (the worker cannot see or signal the grader), a new
-  session, and death with the parent; on exit, every process of the slot's user is killed.
-- **user**: ``setpriv`` drops to a user id of its own per parallel slot (60000 + slot), with
-  no capabilities and ``no_new_privs``, so a fork bomb in one slot cannot starve another.
-- **resources** (``setrlimit``): address space, CPU seconds, processes, file size, open files,
-  no core dumps; plus a wall-clock limit per step and per run, enforced from outside by SIGKILL.
+- ``"bwrap-root"``: the grader is root. bubblewrap builds the sandbox, then ``setpriv`` drops to a
+  user id of the slot's own (60000 + slot), with no capabilities and ``no_new_privs``.
+- ``"bwrap-user"``: the grader is an ordinary user and the kernel allows unprivileged user
+  namespaces (most current distributions). bubblewrap builds the same sandbox inside a new user
+  namespace; the student's code runs as the grader's user *mapped* into it, with no capabilities,
+  and cannot create further user namespaces.
+- ``"none"``: no isolation is possible (no bubblewrap, or user namespaces disabled). The grader
+  refuses to grade unless the instructor passes ``--unsafe-no-sandbox``; then only resource and
+  time limits apply.
 
-Without root or bubblewrap the worker still runs with the resource limits and wall-clock
-limits, but without the filesystem and network isolation: :func:`sandbox_mode` says which.
+What the two bubblewrap modes enforce, and by what:
+
+- **filesystem**: a new mount namespace holding ``/usr`` and a few files of ``/etc`` (read-only),
+  the base Python installation with every ``site-packages``/``dist-packages`` folder covered by an
+  empty tmpfs, the worker script, and a ``site`` folder holding *only the packages the assignment
+  allows* (and their dependencies), bound one by one. The course, ``solutions/``, the gradebook,
+  ``rnncourse``, the grader's virtual environment and every other submission are absent.
+- **disk**: the working folder ``/sandbox``, ``/tmp`` and ``/dev/shm`` are private tmpfs mounts
+  of a fixed size, gone when the run ends.
+- **network, IPC, hostname**: new, empty namespaces.
+- **processes**: a new PID namespace whose init is bubblewrap's; killing the sandbox kills every
+  process in it (double forks included). The grader also checks that none is left.
+- **resources**: ``setrlimit`` (address space, CPU seconds, processes, file size, open files, no
+  core dumps) and a watchdog in the grader that sums the resident memory of every process of the
+  submission against one budget, and kills on wall time, step timeouts and too much output.
+- **system calls**: a seccomp filter refuses kernel keyrings (a channel from one submission to the
+  next in the same slot), ``memfd_create`` (memory outside any quota), ``bpf``,
+  ``perf_event_open``, ``userfaultfd`` and ``ptrace``.
+- **I/O with the grader**: the job comes in on standard input; results go out on a pipe the
+  grader owns (its descriptor number is the worker's first argument). The grader never opens a path inside the sandbox.
 """
 
 from __future__ import annotations
 
+import functools
+import glob
 import json
 import os
+import platform
+import re
 import resource
+import selectors
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import sysconfig
+import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from rnncourse.grading.wire import WireError, loads_strict
 
-__all__ = ["Limits", "SandboxError", "WorkerRun", "run_worker", "sandbox_mode"]
+__all__ = [
+    "Limits",
+    "SandboxError",
+    "WorkerRun",
+    "allowed_site",
+    "isolation_problem",
+    "run_worker",
+    "sandbox_mode",
+]
 
 WORKER_SOURCE = Path(__file__).with_name("worker.py")
 BASE_UID = 60000
-MAX_PROGRESS_BYTES = 64 * 2**20
+#: Where things live inside the sandbox.
+INSIDE = "/opt/rnncourse"
+INSIDE_WORKER = f"{INSIDE}/worker.py"
+INSIDE_SITE = f"{INSIDE}/site"
+MAX_RECORD_BYTES = 64 * 2**20
+OUTPUT_TAIL = 4096
+#: Files of /etc that the interpreter and the allowed packages read; the rest of /etc stays out.
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "alternatives", "mime.types")
+#: The worker itself needs NumPy (arrays on the wire); every assignment gets it.
+ALWAYS_ALLOWED = ("numpy",)
 
 
 class SandboxError(RuntimeError):
@@ -50,14 +91,20 @@ class SandboxError(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one sandboxed run."""
+    """Resource limits of one submission."""
 
+    #: Total resident memory of all the submission's processes, and each process's address space.
     memory_mb: int = 3072
     cpu_seconds: int = 300
+    #: Wall-clock budget of the whole submission, re-runs included.
     wall_seconds: float = 300.0
     processes: int = 64
     file_size_mb: int = 64
+    #: Size of each private tmpfs (/sandbox, /tmp, /dev/shm).
+    disk_mb: int = 128
     open_files: int = 256
+    #: Output (stdout and stderr together) read before the run is stopped.
+    output_mb: int = 64
     #: Override the assignment's per-call and per-cell timeouts (seconds), e.g. for tests.
     call_timeout: float | None = None
     cell_timeout: float | None = None
@@ -69,17 +116,223 @@ class WorkerRun:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     returncode: int | None = None
-    killed: str | None = None  # why the grader killed it ("step timeout", "wall time"), if it did
+    killed: str | None = None  # why the grader stopped it ("step timeout", "wall time", "memory", "output")
     in_flight: str | None = None  # the step that started and never ended
     done: bool = False
     seconds: float = 0.0
+    peak_memory_mb: float = 0.0
+    output_tail: str = ""
 
 
+# --------------------------------------------------------------------------------------------
+# which mode
+
+
+def _bwrap_works(unprivileged: bool) -> bool:
+    command = ["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent"]
+    if unprivileged:
+        command += ["--unshare-user", "--disable-userns"]
+    try:
+        done = subprocess.run([*command, "--", "true"], capture_output=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+@functools.lru_cache(maxsize=1)
 def sandbox_mode() -> str:
-    """``"bwrap"`` (full isolation) or ``"rlimits"`` (limits only: not root, or no bubblewrap)."""
-    if sys.platform.startswith("linux") and os.geteuid() == 0 and shutil.which("bwrap") and shutil.which("setpriv"):
-        return "bwrap"
-    return "rlimits"
+    """``"bwrap-root"``, ``"bwrap-user"`` or ``"none"`` (see the module's docstring)."""
+    if not sys.platform.startswith("linux") or not shutil.which("bwrap"):
+        return "none"
+    if os.geteuid() == 0 and shutil.which("setpriv") and _bwrap_works(unprivileged=False):
+        return "bwrap-root"
+    if _bwrap_works(unprivileged=True):
+        return "bwrap-user"
+    return "none"
+
+
+def isolation_problem() -> str | None:
+    """Why no sandbox can be built here (None when one can), in words for the instructor."""
+    if sandbox_mode() != "none":
+        return None
+    if not sys.platform.startswith("linux"):
+        return f"the sandbox needs Linux (this is {sys.platform})"
+    if not shutil.which("bwrap"):
+        return "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    return (
+        "bubblewrap cannot create namespaces here: unprivileged user namespaces are disabled "
+        "(sysctl kernel.unprivileged_userns_clone / user.max_user_namespaces, or an AppArmor policy)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the Python environment inside
+
+
+def _requirements(dist: metadata.Distribution) -> list[str]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    names = []
+    for text in dist.requires or []:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            names.append(requirement.name)
+    return names
+
+
+@functools.lru_cache(maxsize=16)
+def allowed_site(packages: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``(host path, name)`` of every top-level entry of the allowed distributions and their
+    dependencies, to be bound into the sandbox's ``site`` folder. Nothing is imported."""
+    from packaging.utils import canonicalize_name
+
+    wanted = [*ALWAYS_ALLOWED, *packages]
+    seen: set[str] = set()
+    entries: dict[str, str] = {}
+    while wanted:
+        name = canonicalize_name(wanted.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # an optional dependency that is not installed; importing it fails inside too
+        wanted += _requirements(dist)
+        base = Path(str(dist.locate_file("")))
+        for item in dist.files or []:
+            top = item.parts[0]
+            if top in ("..", "/") or top.endswith(".pth") or top == "__pycache__" or top.startswith("__editable__"):
+                continue
+            host = base / top
+            if host.exists() and top not in entries:
+                entries[top] = str(host)
+    return tuple(sorted((path, name) for name, path in entries.items()))
+
+
+def _interpreter() -> tuple[str, list[str], list[str]]:
+    """The base interpreter (real path), folders to mount for it, and package folders to cover."""
+    python = os.path.realpath(sys.executable)
+    base = os.path.realpath(sys.base_prefix)
+    mounts = [python]
+    if not base.startswith("/usr"):
+        lib = os.path.join(base, "lib")  # the standard library and, for conda/pyenv, libpython
+        if os.path.isdir(lib):
+            mounts.append(lib)
+    cover = set()
+    paths = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix})
+    for key in ("purelib", "platlib"):
+        cover.add(os.path.realpath(paths[key]))
+    for pattern in ("/usr/lib/python3*/*-packages", "/usr/local/lib/python3*/*-packages", f"{base}/lib/python3*/*-packages"):
+        cover.update(os.path.realpath(p) for p in glob.glob(pattern))
+    return python, mounts, sorted(p for p in cover if os.path.isdir(p))
+
+
+# --------------------------------------------------------------------------------------------
+# seccomp
+
+_SECCOMP = {
+    # arch token, AUDIT_ARCH, denied syscall numbers (add_key, request_key, keyctl, memfd_create,
+    # bpf, perf_event_open, userfaultfd, ptrace)
+    "x86_64": (0xC000003E, (248, 249, 250, 319, 321, 298, 323, 101)),
+    "aarch64": (0xC00000B7, (217, 218, 219, 279, 280, 241, 282, 117)),
+}
+
+
+def seccomp_program() -> bytes | None:
+    """A classic-BPF seccomp filter (as bubblewrap's ``--seccomp`` takes it), or None on other CPUs."""
+    machine = platform.machine()
+    if machine not in _SECCOMP:
+        return None
+    arch, denied = _SECCOMP[machine]
+    ld_w_abs, jeq_k, ret_k, jge_k = 0x20, 0x15, 0x06, 0x35
+    allow, deny, kill = 0x7FFF0000, 0x00050000 | 1, 0x00000000  # ALLOW, ERRNO(EPERM), KILL
+    program = [
+        (ld_w_abs, 0, 0, 4),  # seccomp_data.arch
+        (jeq_k, 1, 0, arch),
+        (ret_k, 0, 0, kill),  # another ABI (e.g. 32-bit calls): never used by Python here
+        (ld_w_abs, 0, 0, 0),  # seccomp_data.nr
+    ]
+    if machine == "x86_64":
+        program.append((jge_k, len(denied) + 1, 0, 0x40000000))  # x32 system calls: deny
+    for i, number in enumerate(denied):
+        program.append((jeq_k, len(denied) - i, 0, number))
+    program += [(ret_k, 0, 0, allow), (ret_k, 0, 0, deny)]
+    return b"".join(struct.pack("=HBBI", code, jt, jf, k) for code, jt, jf, k in program)
+
+
+# --------------------------------------------------------------------------------------------
+# the command
+
+
+def _bwrap_command(limits: Limits, packages: tuple[str, ...], root: bool, seccomp_fd: int | None) -> list[str]:
+    disk = str(limits.disk_mb * 2**20)
+    command = ["bwrap", "--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+        if os.path.islink(top):
+            command += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            command += ["--ro-bind", top, top]
+    command += ["--perms", "0755", "--dir", "/etc"]
+    for name in ETC_FILES:
+        if os.path.exists(f"/etc/{name}"):
+            command += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    command += ["--perms", "01777", "--size", disk, "--tmpfs", "/tmp"]  # before the interpreter: it may itself live under /tmp
+    python, mounts, cover = _interpreter()
+    made: set[str] = set()
+
+    def parents(path: str) -> list[str]:  # folders on the way to a mount point, readable by the slot's user
+        found = []
+        for parent in reversed(Path(path).parents):
+            if str(parent) != "/" and str(parent) not in made and not str(parent).startswith("/usr"):
+                made.add(str(parent))
+                found += ["--perms", "0755", "--dir", str(parent)]
+        return found
+
+    for path in mounts:
+        if not path.startswith("/usr/"):
+            command += [*parents(path), "--ro-bind", path, path]
+    for path in cover:
+        command += ["--tmpfs", path, "--remount-ro", path]
+    command += [*parents(INSIDE_SITE), "--perms", "0755", "--dir", INSIDE_SITE]
+    command += ["--ro-bind", str(WORKER_SOURCE), INSIDE_WORKER]
+    for host, name in allowed_site(packages):
+        command += ["--ro-bind", host, f"{INSIDE_SITE}/{name}"]
+    command += [
+        "--perms", "01777", "--size", disk, "--tmpfs", "/sandbox",
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--perms", "01777", "--size", disk, "--tmpfs", "/dev/shm",
+        "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+        "--die-with-parent", "--new-session",
+        "--chdir", "/sandbox",
+    ]
+    if not root:
+        command += ["--unshare-user", "--disable-userns"]
+    if seccomp_fd is not None:
+        command += ["--seccomp", str(seccomp_fd)]
+    return [*command, "--"]
+
+
+def _environment(home: str, packages: tuple[str, ...]) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": home,
+        "USER": "student",
+        "LOGNAME": "student",
+        "MPLCONFIGDIR": f"{home}/.matplotlib",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "LANG": "C.UTF-8",
+        "RNNCOURSE_PACKAGES": ",".join([*ALWAYS_ALLOWED, *packages]),
+    }
 
 
 def _set_limits(limits: Limits) -> None:
@@ -92,95 +345,84 @@ def _set_limits(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def _parents(path: Path) -> list[Path]:
-    return [p for p in reversed(path.parents) if str(p) != "/"]
+# --------------------------------------------------------------------------------------------
+# watching the processes
 
 
-BLOCKED_PACKAGE = '''raise ImportError("this package is not available while your exercise is graded: write the code yourself")\n'''
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def _blocked_package(folder: Path) -> Path:
-    """A read-only stand-in mounted over each hidden package: importing it fails with a message."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "__init__.py").write_text(BLOCKED_PACKAGE)
-    return folder
-
-
-def _bwrap_command(scratch: Path, hide: Iterable[Path]) -> list[str]:
-    command = ["bwrap", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
-    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
-        if os.path.islink(top):
-            command += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            command += ["--ro-bind", top, top]
-    command += ["--tmpfs", "/tmp"]  # first: the environment itself may live under /tmp
-    made: set[Path] = set()
-    for tree in sorted({Path(sys.base_prefix).resolve(), Path(os.path.normpath(os.path.abspath(sys.prefix)))}):
-        if str(tree).startswith("/usr/") or tree == Path("/usr"):
+def _process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, resident pages) for every process this user can see."""
+    table = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
             continue
-        for parent in _parents(tree):
-            if parent not in made:
-                command += ["--perms", "0755", "--dir", str(parent)]
-                made.add(parent)
-        command += ["--ro-bind", str(tree), str(tree)]
-    blocked = _blocked_package(scratch.parent / f"{scratch.name}-blocked")
-    for hidden in hide:
-        command += ["--ro-bind", str(blocked), str(hidden)]
-    command += [
-        "--bind", str(scratch), "/sandbox",
-        "--proc", "/proc",
-        "--dev", "/dev",
-        "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-        "--die-with-parent", "--new-session",
-        "--chdir", "/sandbox",
-        "--",
-    ]
-    return command
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                text = handle.read()
+        except OSError:
+            continue
+        fields = text[text.rfind(b")") + 2:].split()
+        try:
+            table[int(entry.name)] = (int(fields[1]), int(fields[21]))
+        except (IndexError, ValueError):
+            continue
+    return table
 
 
-def _clean_environment(home: str) -> dict[str, str]:
-    return {
-        "PATH": f"{Path(os.path.normpath(os.path.abspath(sys.executable))).parent}:/usr/bin:/bin",
-        "HOME": home,
-        "IPYTHONDIR": f"{home}/.ipython",
-        "MPLCONFIGDIR": f"{home}/.matplotlib",
-        "MPLBACKEND": "Agg",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONHASHSEED": "0",
-        "LANG": "C.UTF-8",
-    }
+def descendants(pid: int) -> dict[int, int]:
+    """Every process below ``pid`` (the sandbox: a double fork stays below bubblewrap's init),
+    with its resident memory in bytes."""
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for child, (parent, _) in table.items():
+        children.setdefault(parent, []).append(child)
+    found, stack = {}, list(children.get(pid, []))
+    while stack:
+        current = stack.pop()
+        if current in found:
+            continue
+        found[current] = table[current][1] * _PAGE
+        stack.extend(children.get(current, []))
+    return found
 
 
-def _kill_user(uid: int) -> None:
-    """Kill every process left over by the slot's user (a fork bomb's children included)."""
-    if os.geteuid() == 0 and shutil.which("pkill"):
-        for _ in range(3):
-            subprocess.run(["pkill", "-KILL", "-U", str(uid)], capture_output=True, check=False)
-            if subprocess.run(["pgrep", "-U", str(uid)], capture_output=True, check=False).returncode != 0:
-                break
-            time.sleep(0.05)
+def _kill_tree(process: subprocess.Popen[bytes], uid: int | None) -> None:
+    """Kill the sandbox and everything in it, and make sure nothing is left."""
+    for _ in range(50):
+        left = descendants(process.pid)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if process.poll() is not None and not left:
+            break
+        time.sleep(0.02)
+    process.wait()
+    if uid is not None and shutil.which("pkill"):  # root mode: the slot's user must own nothing
+        subprocess.run(["pkill", "-KILL", "-U", str(uid)], capture_output=True, check=False)
 
 
-class _ProgressReader:
-    """Reads the progress file incrementally, keeping only well-formed records."""
+# --------------------------------------------------------------------------------------------
+# running
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
+
+class _Lines:
+    """Splits what comes from the records pipe into well-formed JSON objects."""
+
+    def __init__(self) -> None:
         self.buffer = b""
+        self.total = 0
         self.records: list[dict[str, Any]] = []
 
-    def poll(self) -> None:
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self.offset)
-                chunk = handle.read(MAX_PROGRESS_BYTES - self.offset if self.offset < MAX_PROGRESS_BYTES else 0)
-        except FileNotFoundError:
-            return
-        self.offset += len(chunk)
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
         self.buffer += chunk
         *lines, self.buffer = self.buffer.split(b"\n")
         for line in lines:
@@ -192,87 +434,105 @@ class _ProgressReader:
                 self.records.append(record)
 
 
+def _feed_stdin(pipe: Any, data: bytes) -> None:
+    try:
+        pipe.write(data)
+    except (BrokenPipeError, OSError):
+        pass
+    finally:
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+
 def run_worker(
     job: Mapping[str, Any],
-    scratch: Path,
     step_timeouts: Mapping[str, float],
     limits: Limits,
     slot: int = 0,
-    hide: Iterable[Path] = (),
+    packages: Iterable[str] = (),
+    wall_seconds: float | None = None,
+    unsafe: bool = False,
 ) -> WorkerRun:
-    """Run the worker on ``job`` inside ``scratch`` (created here, emptied first) and watch it.
+    """Run the worker on ``job`` in a fresh sandbox and watch it.
 
-    A step that runs past its entry in ``step_timeouts`` (or the whole run past
-    ``limits.wall_seconds``) is killed from outside; the caller decides what to do next.
+    A step that runs past its entry in ``step_timeouts``, the whole run past ``wall_seconds``
+    (default ``limits.wall_seconds``), a submission over its memory budget or one that prints too
+    much is killed from outside; the caller decides what to do next. Every process of the run is
+    gone when this returns.
+
+    Raises:
+        SandboxError: no isolation is possible and ``unsafe`` is false, or the sandbox did not start.
     """
-    if scratch.exists():
-        shutil.rmtree(scratch)
-    scratch.mkdir(parents=True)
-    shutil.copy2(WORKER_SOURCE, scratch / "worker.py")
-    (scratch / "job.json").write_text(json.dumps(job))
-    progress = scratch / "progress.jsonl"
-    progress.touch()
+    packages = tuple(sorted(set(packages)))
     mode = sandbox_mode()
-    uid = BASE_UID + slot
+    if mode == "none" and not unsafe:
+        raise SandboxError(f"no sandbox: {isolation_problem()}; refusing to run student code (see --unsafe-no-sandbox)")
     root = os.geteuid() == 0
-    if root:
-        for path in [scratch, *scratch.rglob("*")]:
-            os.chown(path, uid, uid)
-    worker_args = ["-I", "worker.py", "job.json", "progress.jsonl"]
-    python = os.path.normpath(os.path.abspath(sys.executable))  # the venv's interpreter, as a clean path
-    if mode == "bwrap":
-        command = _bwrap_command(scratch, hide) + [
-            "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
-            python, *worker_args,
-        ]
-        env = _clean_environment("/sandbox")
+    uid = BASE_UID + slot if root else None
+    seccomp = seccomp_program() if mode != "none" else None
+    keep: list[int] = []
+    workdir: str | None = None
+    records_read, records_write = os.pipe()
+    keep.append(records_write)
+    seccomp_fd = None
+    if seccomp is not None:
+        seccomp_fd = os.memfd_create("rnncourse-seccomp", 0) if hasattr(os, "memfd_create") else None
+        if seccomp_fd is not None:
+            os.write(seccomp_fd, seccomp)
+            os.lseek(seccomp_fd, 0, os.SEEK_SET)
+            keep.append(seccomp_fd)
+    if mode == "none":
+        workdir = tempfile.mkdtemp(prefix="rnncourse-unsafe-")
+        command = [os.path.realpath(sys.executable), "-I", "-S", str(WORKER_SOURCE), str(records_write), _unsafe_site(packages, workdir)]
+        env = _environment(workdir, packages)
+        if root:
+            os.chown(workdir, BASE_UID + slot, BASE_UID + slot)
     else:
-        command = [python, *worker_args]
-        env = _clean_environment(str(scratch))
+        python = _interpreter()[0]
+        command = _bwrap_command(limits, packages, root, seccomp_fd)
+        if root:
+            command += [
+                "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
+            ]
+        command += [python, "-I", "-S", INSIDE_WORKER, str(records_write), INSIDE_SITE]
+        env = _environment("/sandbox", packages)
 
     def prepare() -> None:
         _set_limits(limits)
-        if root and mode != "bwrap":
+        if root and mode == "none":
             os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
+            os.setgid(BASE_UID + slot)
+            os.setuid(BASE_UID + slot)
 
     run = WorkerRun()
-    reader = _ProgressReader(progress)
+    lines = _Lines()
     start = time.monotonic()
-    with open(scratch / "stdout.txt", "wb") as out:
-        process = subprocess.Popen(
-            command, cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            preexec_fn=prepare, start_new_session=True,
-        )
-        current: str | None = None
-        current_since = start
-        while True:
-            returncode = process.poll()
-            reader.poll()
-            for record in reader.records[len(run.records):]:
-                run.records.append(record)
-                if "start" in record:
-                    current, current_since = str(record["start"]), time.monotonic()
-                elif "end" in record and str(record["end"]) == current:
-                    current = None
-            if returncode is not None:
-                break
-            now = time.monotonic()
-            if current is not None and now - current_since > step_timeouts.get(current, limits.wall_seconds):
-                run.killed = "step timeout"
-            elif now - start > limits.wall_seconds:
-                run.killed = "wall time"
-            if run.killed:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                break
-            time.sleep(0.01)
-        run.returncode = process.returncode
-    _kill_user(uid)
-    reader.poll()
-    run.records.extend(reader.records[len(run.records):])
+    budget = limits.wall_seconds if wall_seconds is None else wall_seconds
+    process = subprocess.Popen(
+        command, cwd=workdir or "/", env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        preexec_fn=prepare, start_new_session=True, pass_fds=tuple(keep),
+    )
+    try:
+        os.close(records_write)
+        keep.remove(records_write)
+        feeder = threading.Thread(target=_feed_stdin, args=(process.stdin, json.dumps(job).encode()), daemon=True)
+        feeder.start()
+        run = _watch(process, records_read, lines, step_timeouts, limits, budget, start)
+    finally:
+        _kill_tree(process, uid)
+        for fd in [records_read, *keep]:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if process.stdout is not None:
+            process.stdout.close()
+        if workdir is not None:
+            subprocess.run(["rm", "-rf", "--one-file-system", workdir], capture_output=True, check=False)
+    run.returncode = process.returncode
     started = [str(r["start"]) for r in run.records if "start" in r]
     ended = {str(r["end"]) for r in run.records if "end" in r}
     run.in_flight = next((step for step in reversed(started) if step not in ended), None)
@@ -280,6 +540,80 @@ def run_worker(
     run.seconds = time.monotonic() - start
     if not run.records and run.killed is None and run.returncode != 0:
         # the worker never started a step: the sandbox itself failed, not the student's code
-        output = (scratch / "stdout.txt").read_bytes()[-2000:].decode(errors="replace")
-        raise SandboxError(f"the sandbox did not start (exit code {run.returncode}): {output.strip()}")
+        raise SandboxError(f"the sandbox did not start (exit code {run.returncode}): {run.output_tail.strip()[-1500:]}")
+    return run
+
+
+def _unsafe_site(packages: tuple[str, ...], workdir: str) -> str:
+    """Without a sandbox the allowed packages are linked into a folder of the run's own."""
+    site = os.path.join(workdir, ".site")
+    os.mkdir(site)
+    for host, name in allowed_site(packages):
+        os.symlink(host, os.path.join(site, name))
+    return site
+
+
+def _watch(
+    process: subprocess.Popen[bytes], records_fd: int, lines: _Lines, step_timeouts: Mapping[str, float],
+    limits: Limits, budget: float, start: float,
+) -> WorkerRun:
+    run = WorkerRun()
+    assert process.stdout is not None
+    output_fd = process.stdout.fileno()
+    os.set_blocking(records_fd, False)
+    os.set_blocking(output_fd, False)
+    selector = selectors.DefaultSelector()
+    selector.register(records_fd, selectors.EVENT_READ, "records")
+    selector.register(output_fd, selectors.EVENT_READ, "output")
+    output_total, tail = 0, b""
+    current: str | None = None
+    current_since = start
+    last_memory_check = 0.0
+    open_pipes = 2
+    try:
+        while True:
+            for key, _ in selector.select(timeout=0.05):
+                try:
+                    chunk = os.read(key.fd, 1 << 16)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    selector.unregister(key.fd)
+                    open_pipes -= 1
+                    continue
+                if key.data == "records":
+                    lines.feed(chunk)
+                    if lines.total > MAX_RECORD_BYTES:
+                        run.killed = "output"
+                else:
+                    output_total += len(chunk)
+                    tail = (tail + chunk)[-OUTPUT_TAIL:]
+                    if output_total > limits.output_mb * 2**20:
+                        run.killed = "output"
+            for record in lines.records[len(run.records):]:
+                run.records.append(record)
+                if "start" in record:
+                    current, current_since = str(record["start"]), time.monotonic()
+                elif "end" in record and str(record["end"]) == current:
+                    current = None
+            now = time.monotonic()
+            if process.poll() is not None and (open_pipes == 0 or now - start > budget):
+                break
+            if process.poll() is not None:
+                continue  # drain what is left in the pipes
+            if now - last_memory_check > 0.1:
+                last_memory_check = now
+                resident = sum(descendants(process.pid).values())
+                run.peak_memory_mb = max(run.peak_memory_mb, resident / 2**20)
+                if resident > limits.memory_mb * 2**20:
+                    run.killed = "memory"
+            if current is not None and now - current_since > step_timeouts.get(current, budget):
+                run.killed = "step timeout"
+            elif now - start > budget:
+                run.killed = "wall time"
+            if run.killed:
+                break
+    finally:
+        selector.close()
+        run.output_tail = tail.decode(errors="replace")
     return run

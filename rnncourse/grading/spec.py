@@ -28,7 +28,7 @@ import numpy as np
 
 __all__ = ["AssignmentSpec", "Case", "Part", "case_rng", "load_spec"]
 
-ArgsMaker = Callable[[np.random.Generator], Sequence[np.ndarray]]
+ArgsMaker = Callable[[np.random.Generator], Sequence[Any]]
 
 #: Modules that exercise code written "by hand" must not reach, unless a part says otherwise.
 DEFAULT_FORBIDDEN = ("rnncourse", "torch", "scipy", "sklearn", "jax", "tensorflow")
@@ -40,7 +40,7 @@ class Case:
 
     Attributes:
         name: shown in feedback, e.g. ``"batch of 9, D=7, H=2"`` (describe sizes, not values).
-        make_args: draws the positional arguments (NumPy arrays) from a generator.
+        make_args: draws the positional arguments (NumPy arrays, or Python numbers) from a generator.
         reference: computes the expected result from the same arguments (an array or a tuple of arrays).
         rtol, atol: tolerances of the comparison; only float error should need them.
     """
@@ -50,6 +50,9 @@ class Case:
     reference: Callable[..., Any]
     rtol: float = 1e-6
     atol: float = 1e-8
+    #: The student's function receives torch tensors (float64, CPU) and must return tensors;
+    #: the reference receives the same values as tensors too.
+    tensors: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Part:
     function: str
     points: float
     cases: tuple[Case, ...]
+    #: Modules (``"scipy"``) or names inside allowed packages (``"torch.nn.LSTM"``) the function must not reach.
     forbidden: tuple[str, ...] = DEFAULT_FORBIDDEN
     description: str = ""
     #: Added to the feedback when the values are wrong: the usual mistake, as the self-check says it.
@@ -79,6 +83,9 @@ class AssignmentSpec:
     #: Seconds one call of a student function may take, and one notebook cell.
     call_timeout: float = 10.0
     cell_timeout: float = 30.0
+    #: Distributions that exist inside the sandbox (with their dependencies; NumPy always).
+    #: Everything else, ``rnncourse`` included, is absent there.
+    packages: tuple[str, ...] = ("numpy", "matplotlib")
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

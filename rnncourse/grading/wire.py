@@ -20,16 +20,22 @@ from rnncourse.grading.worker import MAX_ELEMENTS, MAX_TUPLE, encode_value
 __all__ = ["WireError", "decode_value", "encode_array", "encode_value", "loads_strict"]
 
 
-_KNOWN_DTYPES = {"float16", "float32", "float64", "longdouble", "float128", "int8", "int16", "int32", "int64", "uint8", "bool"}
+_KNOWN_DTYPES = {
+    "float16", "bfloat16", "float32", "float64", "longdouble", "float128", "int8", "int16", "int32", "int64", "uint8", "bool",
+}
 
 
 class WireError(ValueError):
     """A value from the sandbox is not well-formed plain data."""
 
 
-def encode_array(array: np.ndarray) -> dict[str, Any]:
-    """Encode an input array for the sandbox (grader side, trusted)."""
-    return {"dtype": str(array.dtype), "shape": list(array.shape), "data": array.ravel().tolist()}
+def encode_array(array: Any, tensor: bool = False) -> dict[str, Any]:
+    """Encode an input for the sandbox (grader side, trusted): a scalar, or an array that arrives
+    as a NumPy array (or, with ``tensor``, as a torch tensor of the same dtype)."""
+    if isinstance(array, (bool, int, float)) and not isinstance(array, np.ndarray):
+        return {"kind": "scalar", "value": array}
+    array = np.asarray(array)
+    return {"kind": "array", "tensor": tensor, "dtype": str(array.dtype), "shape": list(array.shape), "data": array.ravel().tolist()}
 
 
 def _reject_constant(name: str) -> float:
@@ -45,10 +51,12 @@ def loads_strict(text: str) -> Any:
         raise WireError(f"malformed JSON: {error}") from None
 
 
-def decode_value(obj: Any, depth: int = 0) -> np.ndarray | tuple[Any, ...] | str:
+def decode_value(obj: Any, depth: int = 0, container: str = "ndarray") -> np.ndarray | tuple[Any, ...] | str:
     """Rebuild a value encoded by :func:`encode_value`, checking every field.
 
-    Returns a fresh ndarray, a tuple of decoded values, or a string naming a non-array type.
+    ``container`` is what the exercise asks for: ``"ndarray"`` (a NumPy array) or ``"tensor"`` (a
+    torch tensor). Returns a fresh float64 ndarray, a tuple of decoded values, or a string naming
+    what came instead.
     """
     if not isinstance(obj, dict) or depth > 2:
         raise WireError("value is not an object")
@@ -60,7 +68,7 @@ def decode_value(obj: Any, depth: int = 0) -> np.ndarray | tuple[Any, ...] | str
             raise WireError("bad tuple")
         if length != len(items):
             return f"tuple of length {length}"
-        return tuple(decode_value(item, depth + 1) for item in items)
+        return tuple(decode_value(item, depth + 1, container) for item in items)
     if kind == "other":
         type_name = obj.get("type")
         return f"a {type_name}" if isinstance(type_name, str) else "an unknown object"
@@ -76,10 +84,11 @@ def decode_value(obj: Any, depth: int = 0) -> np.ndarray | tuple[Any, ...] | str
         raise WireError("data does not match shape")
     if not all(type(x) in (float, int, bool) for x in data):
         raise WireError("data holds non-numbers")
-    if obj.get("ndarray") is not True:
-        return f"a {obj.get('type') if isinstance(obj.get('type'), str) else 'non-array'} (expected a NumPy array)"
+    if obj.get(container) is not True:
+        wanted = "a torch tensor" if container == "tensor" else "a NumPy array"
+        return f"a {obj.get('type') if isinstance(obj.get('type'), str) else 'non-array'} (expected {wanted})"
     if dtype not in _KNOWN_DTYPES:
         raise WireError(f"unexpected dtype {dtype!r}")
-    if np.dtype(dtype).kind != "f":
+    if dtype != "bfloat16" and np.dtype(dtype).kind != "f":
         return f"an array of dtype {dtype} (expected floating point)"
     return np.array(data, dtype=np.float64).reshape(shape)

@@ -3,11 +3,24 @@
 One Part per graded cell of ex01_elman.ipynb, with the same grade_id and points. Every case
 draws fresh arguments for each student; the grader compares with rnncourse.dynamics in its own
 process. See rnncourse.grading.spec for the format.
+
+Each part carries the hint and the diagnosis of typical mistakes that the visible self-check
+(rnncourse.checks.ex01) uses, so the graded feedback says what the self-check said.
 """
 
 
 from rnncourse import dynamics
-from rnncourse.checks.ex01 import random_elman
+from rnncourse.checks.ex01 import (
+    FORWARD_HINT,
+    JORDAN_HINT,
+    SOFTMAX_HINT,
+    STEP_HINT,
+    diagnose_jordan,
+    diagnose_softmax,
+    diagnose_states,
+    diagnose_step,
+    random_elman,
+)
 from rnncourse.grading.spec import AssignmentSpec, Case, Part
 
 
@@ -49,6 +62,8 @@ SPEC = AssignmentSpec(
         Part(
             cell="test_softmax_values",
             function="softmax",
+            hint=SOFTMAX_HINT,
+            diagnose=diagnose_softmax,
             points=1,
             cases=(
                 Case("a (4, 5) batch of logits", logits(4, 5), dynamics.softmax),
@@ -58,6 +73,8 @@ SPEC = AssignmentSpec(
         Part(
             cell="test_softmax_stable",
             function="softmax",
+            hint=SOFTMAX_HINT,
+            diagnose=diagnose_softmax,
             points=1,
             cases=(
                 Case("logits near +1000", logits(2, 6, scale=5.0, shift=1000.0), dynamics.softmax),
@@ -68,6 +85,8 @@ SPEC = AssignmentSpec(
         Part(
             cell="test_elman_step_values",
             function="elman_step",
+            hint=STEP_HINT,
+            diagnose=diagnose_step,
             points=1,
             cases=(
                 Case(sizes(B=3, D=4, H=6), elman_step_args(T=1, B=3, D=4, H=6), dynamics.elman_step),
@@ -77,16 +96,22 @@ SPEC = AssignmentSpec(
         Part(
             cell="test_elman_step_general",
             function="elman_step",
+            hint=STEP_HINT,
+            diagnose=diagnose_step,
             points=1,
             cases=(
                 Case(sizes(B=1, D=1, H=1), elman_step_args(T=1, B=1, D=1, H=1), dynamics.elman_step),
                 Case(sizes(B=9, D=7, H=2), elman_step_args(T=1, B=9, D=7, H=2), dynamics.elman_step),
                 Case(sizes(B=4, D=3, H=12), elman_step_args(T=1, B=4, D=3, H=12), dynamics.elman_step),
+                # D == H: U untransposed (x @ U) runs without a shape error and gives wrong values
+                Case(sizes(B=2, D=5, H=5), elman_step_args(T=1, B=2, D=5, H=5), dynamics.elman_step),
             ),
         ),
         Part(
             cell="test_elman_forward_values",
             function="elman_forward",
+            hint=FORWARD_HINT,
+            diagnose=diagnose_states,
             points=1,
             cases=(
                 Case(sizes(T=5, B=3, D=4, H=6), elman_forward_args(T=5, B=3, D=4, H=6), dynamics.elman_forward),
@@ -95,6 +120,8 @@ SPEC = AssignmentSpec(
         Part(
             cell="test_elman_forward_general",
             function="elman_forward",
+            hint=FORWARD_HINT,
+            diagnose=diagnose_states,
             points=2,
             cases=(
                 Case(sizes(T=1, B=1, D=2, H=3), elman_forward_args(T=1, B=1, D=2, H=3), dynamics.elman_forward),
@@ -106,6 +133,8 @@ SPEC = AssignmentSpec(
         Part(
             cell="test_jordan_step_values",
             function="jordan_step",
+            hint=JORDAN_HINT,
+            diagnose=diagnose_jordan,
             points=1,
             cases=(
                 Case(sizes(B=3, D=4, H=6, K=3), jordan_step_args(T=1, B=3, D=4, H=6, K=3), dynamics.jordan_step),
@@ -114,6 +143,8 @@ SPEC = AssignmentSpec(
         Part(
             cell="test_jordan_step_general",
             function="jordan_step",
+            hint=JORDAN_HINT,
+            diagnose=diagnose_jordan,
             points=1,
             cases=(
                 Case(sizes(B=1, D=1, H=2, K=2), jordan_step_args(T=1, B=1, D=1, H=2, K=2), dynamics.jordan_step),
