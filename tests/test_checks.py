@@ -124,7 +124,7 @@ SOFT = rnncourse.dynamics.softmax(LOGITS)
         (np.exp(LOGITS) / np.exp(LOGITS).sum(axis=0), "columns that sum to 1 instead of rows"),
         (np.exp(LOGITS) / np.exp(LOGITS).sum(), "sum to 1 all together"),
         (np.exp(LOGITS - LOGITS.max(axis=-1, keepdims=True)), r"do not sum to 1 \(the first sums to"),
-        (rnncourse.dynamics.softmax(LOGITS - LOGITS.max(axis=0)), "constant along each row"),
+        (np.exp(LOGITS - LOGITS.max(axis=0)) / np.exp(LOGITS - LOGITS.max(axis=0)).sum(-1, keepdims=True), "changed along each row"),
     ],
     ids=["axis0", "whole-array", "unnormalised", "shift-not-per-row"],
 )
@@ -192,6 +192,7 @@ def test_diagnose_jordan(value, message):
 
 def test_diagnoses_say_nothing_about_right_answers_or_what_they_cannot_read():
     assert ex01.diagnose_softmax(SOFT + 1e-12, SOFT) is None
+    assert ex01.diagnose_softmax(rnncourse.dynamics.softmax(2 * LOGITS), SOFT) is None  # wrong, but not a known mistake
     assert ex01.diagnose_step(STEP.copy(), STEP) is None
     assert ex01.diagnose_states(STATES.copy(), STATES) is None
     assert ex01.diagnose_jordan(tuple(a.copy() for a in JORDAN), JORDAN) is None

@@ -197,10 +197,15 @@ def diagnose_softmax(value: Any, expected: Any) -> str | None:
             f"returned rows that do not sum to 1 (the first sums to {float(np.ravel(row_sums)[0]):.6g}): divide "
             "the exponentials by their sum over the last axis"
         )
-    return (
-        "returned rows that sum to 1 but have the wrong values: what you subtract before exp() must be "
-        "constant along each row, each row's own maximum (`axis=-1, keepdims=True`)"
-    )
+    if value.ndim >= 2 and value.shape[0] >= 2 and np.all(value > 0) and np.all(expected > 0):
+        shift = np.log(value) - np.log(expected)
+        shift -= shift.mean(axis=-1, keepdims=True)
+        if np.allclose(shift, shift[:1], rtol=1e-5, atol=1e-7):  # o - s with s varying along the row
+            return (
+                "returned rows that sum to 1 but have the wrong values, as if what you subtract before exp() "
+                "changed along each row: subtract each row's own maximum (`axis=-1, keepdims=True`)"
+            )
+    return None
 
 
 @_never_raises
