@@ -226,8 +226,234 @@ CORPUS: list[Entry] = [
     Entry("infinite-loop-in-function", notebook(lambda: with_answer(correct(), "elman_forward", "def elman_forward(x, h0, W, U, b):\n    while True:\n        pass\n")), score=6, status=("timeout",)),
     Entry("loop-ignoring-sigint", exploit("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass", base=correct), score=9, status=("timeout",)),
     Entry("memory-bomb", exploit("hog = bytearray(64 * 2**30)", base=correct), score=9, status=("memory",)),
-    Entry("fork-bomb", exploit(FORK_BOMB, base=correct), score=9, status=("timeout",)),
+    Entry("fork-bomb", exploit(FORK_BOMB, base=correct), score=9, status=("in code cell",)),
     Entry("os-exit", exploit("import os\nos._exit(3)", base=correct), score=9, status=("exited",)),
     Entry("huge-output", exploit("import sys\nfor _ in range(200):\n    sys.stdout.write('x' * 2**20)\nsys.stdout.flush()", base=correct), score=9, status=("output limit",)),
     Entry("warnings", notebook(_warning_answers), score=9, status=("ok",)),
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The second corpus (grader hardening): every mechanism found by a hostile re-test, the honest
+# notebooks that used to lose points, and submissions that used to break the batch.
+
+
+def _answer_source(nb: dict, grade_id: str) -> str:
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def edited(grade_id: str, change: Callable[[str], str], base: Callable[[], dict] = correct) -> Callable[[], dict]:
+    """A notebook whose answer cell ``grade_id`` is ``change(original source)``."""
+    def make() -> dict:
+        nb = base()
+        return with_answer(nb, grade_id, change(_answer_source(nb, grade_id)))
+
+    return make
+
+
+def _stripped_metadata() -> dict:
+    """As if pasted into a fresh notebook or opened in Colab: no nbgrader metadata, new ids."""
+    nb = correct()
+    for i, cell in enumerate(nb["cells"]):
+        cell["metadata"] = {}
+        cell["id"] = f"colab{i}"
+    nb["metadata"] = {"colab": {"provenance": []}, "kernelspec": {"name": "python3", "display_name": "Python 3"}}
+    return nb
+
+
+def _windows_line_endings() -> dict:
+    nb = correct()
+    for cell in nb["cells"]:
+        text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        cell["source"] = text.replace("\n", "\r\n")
+    return nb
+
+
+def _deep_metadata() -> dict:
+    nb = correct()
+    deep: dict = {}
+    for _ in range(900):  # parses (below the JSON decoder's limit), but breaks naive deep copies
+        deep = {"x": deep}
+    nb["cells"][1]["metadata"]["deep"] = deep
+    return nb
+
+
+def _many_loops() -> dict:
+    nb = correct()
+    for _ in range(12):
+        nb = append_cell(nb, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass")
+    return nb
+
+
+SYMLINK_FILES = """
+import os
+for name in ["progress.jsonl", "stdout.txt", "job.json", "results.jsonl", "../progress.jsonl"]:
+    for make in (lambda n: os.symlink("/etc/shadow", n), lambda n: os.mkfifo(n), lambda n: os.mkdir(n),
+                 lambda n: os.symlink(n, n)):
+        try:
+            if os.path.lexists(name):
+                os.remove(name)
+            make(name)
+        except OSError:
+            pass
+os._exit(0)
+"""
+
+SYS_PATH_HUNT = """
+import os, sys
+for top in ["/usr/lib/python3/dist-packages", "/usr/local/lib", "/root", "/home", "/opt", "/work", "/srv", "/tmp", "/"]:
+    for folder, dirs, files in os.walk(top):
+        if folder.count("/") > 8:
+            dirs[:] = []
+        if "rnncourse" in dirs or "scipy" in dirs or "torch" in dirs:
+            sys.path.insert(0, folder)
+try:
+    from rnncourse.dynamics import softmax, elman_step, elman_forward, jordan_step
+except Exception as error:
+    print("no reference here:", error)
+"""
+
+READ_OTHERS = """
+import os, glob
+found = []
+for pid in os.listdir("/proc"):
+    try:
+        found.append(open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\\0", b" ").decode())
+    except Exception:
+        pass
+for line in found:
+    for word in line.split():
+        if word.endswith(".ipynb") or "submissions" in word:
+            try:
+                exec(open(word).read())
+            except Exception as error:
+                print(error)
+for path in glob.glob("/**/*.ipynb", recursive=True)[:50]:
+    print(path)
+"""
+
+DOUBLE_FORK = f"""
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(4)
+        for path in [{str(ROOT / 'owned_by_daemon.txt')!r}, "/tmp/owned", "grades.csv"]:
+            try:
+                open(path, "w").write("owned")
+            except Exception:
+                pass
+        os._exit(0)
+    os._exit(0)
+"""
+
+FORK_MEMORY = """
+import os, time
+children = []
+for _ in range(4):  # each under the per-process limit, together over the budget
+    pid = os.fork()
+    if pid == 0:
+        hog = b"x" * (400 * 2**20)  # written, so resident
+        time.sleep(30)
+        os._exit(0)
+    children.append(pid)
+time.sleep(30)
+"""
+
+DISK_FILLER = """
+import os
+for folder in ["/tmp", "/dev/shm"]:
+    try:
+        for i in range(100000):
+            with open(f"{folder}/fill{i}", "wb") as handle:
+                handle.write(b"x" * 2**20)
+    except OSError:
+        pass
+for i in range(100000):  # the last one fails, and says why
+    with open(f"fill{i}", "wb") as handle:
+        handle.write(b"x" * 2**20)
+"""
+
+DEEP_TREE = """
+import os
+for _ in range(3000):
+    try:
+        os.mkdir("d")
+        os.chdir("d")
+    except OSError:
+        break
+os.chdir("/sandbox")
+"""
+
+MAGIC_DELEGATION = "%time from rnncourse.dynamics import elman_step\n%config InlineBackend.figure_format = __import__('rnncourse').dynamics.elman_step"
+
+HONEST_MAGICS = """%matplotlib inline
+%load_ext autoreload
+%autoreload 2
+!pip install numpy
+np.tanh?
+%time _t = np.tanh(1.0)
+"""
+
+DOCSTRING_NAMES = '''def elman_step(x, h_prev, W, U, b):
+    """Like torch.nn.RNN (nonlinearity='tanh') or a scipy-style update, but written by hand.
+
+    Not rnncourse.dynamics.elman_step: see "import torch" in the book for the torch version.
+    """
+    if x.ndim != 2:
+        raise ValueError("expected x of shape (B, D), as torch.nn.RNN takes per step")
+    return np.tanh(b + h_prev @ W.T + x @ U.T)  # the same as torch.nn.RNNCell with tanh
+'''
+
+UNUSUAL_STYLES = {
+    "softmax": "import torch  # not needed, and absent while grading\nimport matplotlib.pyplot as plt\n"
+               "softmax = lambda o: (lambda e: e / e.sum(-1, keepdims=True))(np.exp(o - o.max(-1, keepdims=True)))\n"
+               "plt.plot(softmax(np.arange(3.0)))\nprint(softmax(np.zeros(2)))\ndisplay(softmax(np.ones(3)))\n",
+    "elman_step": "from functools import partial\n\n\ndef _step(x, h_prev, W, U, b, f=np.tanh):\n"
+                  "    return f(np.einsum('hd,bd->bh', U, x) + np.einsum('hk,bk->bh', W, h_prev) + b)\n\n\n"
+                  "elman_step = partial(_step)\n",
+    "elman_forward": "%%time\nclass _Unroll:\n    def __call__(self, x, h0, W, U, b):\n"
+                     "        if len(x) == 0:\n            return np.zeros((0,) + h0.shape)\n"
+                     "        first = elman_step(x[0], h0, W, U, b)\n"
+                     "        rest = self(x[1:], first, W, U, b)\n"
+                     "        return np.concatenate([first[None], rest])\n\n\nelman_forward = _Unroll()\n",
+}
+
+
+def _unusual_styles() -> dict:
+    nb = correct()
+    for grade_id, source in UNUSUAL_STYLES.items():
+        nb = with_answer(nb, grade_id, source)
+    return nb
+
+
+HARDENING: list[Entry] = [
+    # hostile: the grader reads no file of the sandbox's, and nothing outside it is reachable
+    Entry("exploit-symlink-fifo-files", exploit(SYMLINK_FILES), at_most="wrong"),
+    Entry("exploit-sys-path-hunt", exploit(SYS_PATH_HUNT), at_most="wrong"),
+    Entry("exploit-read-other-students", exploit(READ_OTHERS), at_most="wrong"),
+    Entry("exploit-double-fork-daemon", exploit(DOUBLE_FORK), at_most="wrong"),
+    Entry("exploit-magic-delegation", exploit(MAGIC_DELEGATION), at_most="wrong", status=("reference used",)),
+    Entry("exploit-concatenated-import", exploit("mod = __import__('rnn' + 'course.dyn' + 'amics', fromlist=['x'])\nelman_step = mod.elman_step"), at_most="wrong", status=("reference used",)),
+    Entry("exploit-pkgutil", exploit("import pkgutil\nelman_step = pkgutil.resolve_name('rnncourse.dynamics:elman_step')"), at_most="wrong", status=("reference used",)),
+    Entry("exploit-global-rebind", exploit("import rnncourse.dynamics as d\ndef _install():\n    global elman_step\n    elman_step = d.elman_step\n_install()"), at_most="wrong", status=("reference used",)),
+    Entry("exploit-tuple-alias", exploit("import rnncourse.dynamics as d\nelman_step, _x = d.elman_step, 1"), at_most="wrong", status=("reference used",)),
+    # resources: each costs only its own submission
+    Entry("fork-memory", exploit(FORK_MEMORY, base=correct), score=9, status=("memory limit",)),
+    Entry("disk-filler", exploit(DISK_FILLER, base=correct), score=9, status=("disk quota",)),
+    Entry("deep-directory-tree", exploit(DEEP_TREE, base=correct), score=9, status=("ok",)),
+    Entry("deep-metadata", notebook(_deep_metadata), score=9),
+    Entry("many-infinite-loops", notebook(_many_loops), score=9, status=("time budget",)),
+    # honest: a correct answer keeps full marks whatever harmless extras the notebook holds
+    Entry("honest-magics-and-shell", exploit(HONEST_MAGICS, base=correct, at=_setup_index()), score=9, status=("ok",)),
+    Entry("honest-matplotlib-in-answer", notebook(edited("softmax", lambda s: "%matplotlib inline\nimport matplotlib.pyplot as plt\n" + s + "\nplt.plot(softmax(np.arange(4.0)))\n")), score=9, status=("ok",)),
+    Entry("honest-selfcheck-in-answer", notebook(edited("softmax", lambda s: s + "\n\ncheck.check_softmax(softmax)\n")), score=9, status=("ok",)),
+    Entry("honest-timeit-cell", exploit("%%timeit\nsoftmax(np.ones((4, 5)))", base=correct), score=9, status=("ok",)),
+    Entry("honest-docstring-names", notebook(lambda: with_answer(correct(), "elman_step", DOCSTRING_NAMES)), score=9, status=("ok",)),
+    Entry("honest-stripped-metadata", notebook(_stripped_metadata), score=9, status=("ok",)),
+    Entry("honest-windows-line-endings", notebook(_windows_line_endings), score=9, status=("ok",)),
+    Entry("honest-unusual-styles", notebook(_unusual_styles), score=9, status=("ok",)),
+    Entry("honest-error-in-a-cell", exploit("print(undefined_name)\nimport torch", base=correct), score=9, status=("ok",)),
+]
+CORPUS += HARDENING

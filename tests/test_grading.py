@@ -17,7 +17,7 @@ from rnncourse.grading.batch import grade_batch
 from rnncourse.grading.grader import GradingUnit, SubmissionResult
 from rnncourse.grading.sandbox import sandbox_mode
 
-FAST = {"call_timeout": 2.0, "cell_timeout": 4.0, "wall_seconds": 60.0}
+FAST = {"call_timeout": 2.0, "cell_timeout": 4.0, "wall_seconds": 60.0, "memory_mb": 1024}
 ENTRIES = {entry.name: entry for entry in CORPUS}
 
 
@@ -102,6 +102,34 @@ def test_feedback_never_shows_test_or_solution_source(graded):
 def test_nothing_written_outside_the_sandbox(graded):
     assert not (ROOT / "grades_written_by_student.txt").exists()
     assert not (ROOT / "mysolution.py").exists()
+    assert not (ROOT / "owned_by_daemon.txt").exists()  # the double-forked daemon died with its sandbox
+    assert not Path("/tmp/owned").exists()
+
+
+def test_no_file_of_the_grading_machine_reaches_feedback(graded):
+    shadow = Path("/etc/shadow")
+    secrets = [line.split(":")[0] + ":" for line in shadow.read_text().splitlines()[:3]] if shadow.is_file() else []
+    secrets.append((ROOT / "solutions" / ASSIGNMENT / "grading.py").read_text().splitlines()[0])
+    for page in (graded["out"] / "feedback").glob("*.html"):
+        text = page.read_text()
+        assert not [s for s in secrets if len(s) > 4 and s in text], page.name
+    assert "Traceback" not in "".join(p.read_text() for p in (graded["out"] / "feedback").glob("*.html"))
+
+
+def test_cell_errors_and_skipped_commands_reach_the_feedback(graded):
+    page = (graded["out"] / "feedback" / "honest-error-in-a-cell.html").read_text()
+    assert "NameError" in page and "undefined_name" in page and "(line 1)" in page
+    page = (graded["out"] / "feedback" / "honest-magics-and-shell.html").read_text()
+    assert "not run while grading: !pip install numpy" in page
+    result = graded["results"]["honest-stripped-metadata"]
+    assert any("no nbgrader metadata" in item for item in result.info)
+
+
+def test_every_process_of_the_batch_is_gone(graded):
+    import subprocess
+
+    for uid in range(60000, 60004):
+        assert subprocess.run(["pgrep", "-U", str(uid)], capture_output=True).returncode != 0, f"uid {uid} still runs"
 
 
 def test_gradebook_holds_exactly_the_graders_scores(graded):
@@ -151,6 +179,29 @@ def test_regrading_one_student_changes_only_that_student(graded):
     assert changed and all(row[1] == wrong_notebook for row in changed)
 
 
+def test_a_grader_error_zeroes_the_gradebook_too(graded, tmp_path):
+    """Re-grading a student whose submission now crashes the grader: CSV and gradebook agree (0)."""
+    out, db_url = graded["out"], graded["db_url"]
+
+    def broken(unit):
+        raise RecursionError("the grader itself failed")
+
+    results = grade_batch(ROOT, ASSIGNMENT, graded["submissions"], out, workers=1, only_students=["correct"],
+                          db_url=db_url, autograded=tmp_path / "autograded", progress=None, grade=broken)
+    assert results[0].score == 0 and "grader error" in results[0].status
+    assert "RecursionError" not in results[0].status  # details go to the instructor's log only
+    assert "RecursionError" in (out / "grader-errors.log").read_text()
+    row = next(r for r in csv.DictReader(io.StringIO(_csv_bytes(out).decode())) if r["student"] == "correct")
+    assert row["score"] == "0"
+    with sqlite3.connect(graded["db"]) as db:
+        total = db.execute(
+            "SELECT SUM(grade.auto_score) FROM grade JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
+            "WHERE submitted_assignment.student_id = 'correct'"
+        ).fetchone()[0]
+    assert total == 0
+
+
 def test_units_and_results_are_plain_data(graded):
     unit = GradingUnit(str(ROOT), ASSIGNMENT, "alice", "/x", 1, {"memory_mb": 100})
     assert GradingUnit(**json.loads(json.dumps(asdict(unit)))) == unit
@@ -167,8 +218,40 @@ def test_regrading_is_idempotent(tmp_path):
         out = tmp_path / f"out{attempt}"
         grade_batch(ROOT, ASSIGNMENT, submissions, out, workers=1 + attempt, db_url=f"sqlite:///{tmp_path / 'gb.db'}",
                     autograded=tmp_path / "autograded", progress=None)
-        runs.append(hashlib.sha256(_csv_bytes(out)).hexdigest())
+        runs.append(_csv_bytes(out).decode())
     assert runs[0] == runs[1]
+
+
+def test_a_broken_zip_costs_only_its_broken_members(tmp_path):
+    import zipfile
+
+    good = io.StringIO()
+    archive = tmp_path / "class.zip"
+    folder = tmp_path / "src"
+    ENTRIES["correct"].write(folder / "alice")
+    ENTRIES["correct"].write(folder / "bob")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.write(folder / "alice" / f"{ASSIGNMENT}.ipynb", f"alice/{ASSIGNMENT}.ipynb")
+        bundle.write(folder / "bob" / f"{ASSIGNMENT}.ipynb", f"bob/{ASSIGNMENT}.ipynb")
+        bundle.writestr("carol/big.bin", b"\0" * (65 * 2**20))  # over the per-member cap
+        link = zipfile.ZipInfo(f"dave/{ASSIGNMENT}.ipynb")
+        link.external_attr = (0o120777 << 16)
+        bundle.writestr(link, "/etc/shadow")  # dave's only file is a link
+    raw = bytearray(archive.read_bytes())
+    bob = raw.find(b"bob/" + ASSIGNMENT.encode())  # corrupt bob's compressed data (after its local header)
+    for i in range(bob + 200, bob + 400):
+        raw[i] ^= 0xFF
+    archive.write_bytes(bytes(raw))
+    results = {r.student: r for r in grade_batch(ROOT, ASSIGNMENT, archive, tmp_path / "out", workers=2,
+                                                  db_url=f"sqlite:///{tmp_path / 'gb.db'}",
+                                                  autograded=tmp_path / "autograded", progress=good)}
+    assert set(results) == {"alice", "bob", "carol", "dave"}
+    assert results["alice"].score == 9
+    assert results["bob"].score == 0 and "could not be extracted" in results["bob"].status
+    assert "larger than" in results["carol"].status
+    assert "symbolic link" in results["dave"].status and results["dave"].score == 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "grades.csv")))
+    assert [r["student"] for r in rows] == ["alice", "bob", "carol", "dave"]
 
 
 def test_zip_of_nbgrader_layout(tmp_path):

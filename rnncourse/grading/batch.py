@@ -114,7 +114,7 @@ def safe_extract(archive: Path, destination: Path) -> dict[Path, list[str]]:
                     with bundle.open(member) as source, open(target, "wb") as sink:
                         if not _capped_copy(source, sink, MAX_MEMBER_BYTES):
                             problem = f"larger than {MAX_MEMBER_BYTES // 2**20} MB"
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, NotImplementedError, OSError, EOFError, ValueError) as error:
+            except Exception as error:  # noqa: BLE001 - corrupt, encrypted, unsupported: skip this member only
                 problem = f"could not be extracted ({type(error).__name__})"
             if problem:
                 target.unlink(missing_ok=True) if target.is_file() else None
