@@ -3,7 +3,7 @@
 Three modes (:func:`sandbox_mode`):
 
 - ``"bwrap-root"``: the grader is root. bubblewrap builds the sandbox, then ``setpriv`` drops to a
-  user id of the slot's own (60000 + slot), with no capabilities and ``no_new_privs``.
+  user id of the slot's own (:func:`slot_uid`, from 60000 up), with no capabilities and ``no_new_privs``.
 - ``"bwrap-user"``: the grader is an ordinary user and the kernel allows unprivileged user
   namespaces (most current distributions). bubblewrap builds the same sandbox inside a new user
   namespace; the student's code runs as the grader's user *mapped* into it, with no capabilities,
@@ -388,7 +388,13 @@ def descendants(pid: int) -> dict[int, int]:
     return found
 
 
-def _kill_tree(process: subprocess.Popen[bytes], uid: int | None) -> None:
+def slot_uid(slot: int) -> int:
+    """The user id of a parallel slot (root mode): its own per slot, and apart from the slots of
+    another grader running on the same machine at the same time."""
+    return BASE_UID + (os.getpid() % 512) * 64 + slot % 64
+
+
+def _kill_tree(process: subprocess.Popen[bytes]) -> None:
     """Kill the sandbox and everything in it, and make sure nothing is left."""
     for _ in range(50):
         left = descendants(process.pid)
@@ -405,8 +411,6 @@ def _kill_tree(process: subprocess.Popen[bytes], uid: int | None) -> None:
             break
         time.sleep(0.02)
     process.wait()
-    if uid is not None and shutil.which("pkill"):  # root mode: the slot's user must own nothing
-        subprocess.run(["pkill", "-KILL", "-U", str(uid)], capture_output=True, check=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,7 +474,7 @@ def run_worker(
     if mode == "none" and not unsafe:
         raise SandboxError(f"no sandbox: {isolation_problem()}; refusing to run student code (see --unsafe-no-sandbox)")
     root = os.geteuid() == 0
-    uid = BASE_UID + slot if root else None
+    uid = slot_uid(slot) if root else None
     seccomp = seccomp_program() if mode != "none" else None
     keep: list[int] = []
     workdir: str | None = None
@@ -488,7 +492,7 @@ def run_worker(
         command = [os.path.realpath(sys.executable), "-I", "-S", str(WORKER_SOURCE), str(records_write), _unsafe_site(packages, workdir)]
         env = _environment(workdir, packages)
         if root:
-            os.chown(workdir, BASE_UID + slot, BASE_UID + slot)
+            os.chown(workdir, uid, uid)
     else:
         python = _interpreter()[0]
         command = _bwrap_command(limits, packages, root, seccomp_fd)
@@ -502,19 +506,29 @@ def run_worker(
 
     def prepare() -> None:
         _set_limits(limits)
-        if root and mode == "none":
+        if uid is not None and mode == "none":
             os.setgroups([])
-            os.setgid(BASE_UID + slot)
-            os.setuid(BASE_UID + slot)
+            os.setgid(uid)
+            os.setuid(uid)
 
     run = WorkerRun()
     lines = _Lines()
     start = time.monotonic()
     budget = limits.wall_seconds if wall_seconds is None else wall_seconds
-    process = subprocess.Popen(
-        command, cwd=workdir or "/", env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        preexec_fn=prepare, start_new_session=True, pass_fds=tuple(keep),
-    )
+    try:
+        process = subprocess.Popen(
+            command, cwd=workdir or "/", env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            preexec_fn=prepare, start_new_session=True, pass_fds=tuple(keep),
+        )
+    except OSError as error:
+        for fd in [records_read, *keep]:
+            os.close(fd)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise SandboxError(
+            f"cannot start the worker ({error}); without a sandbox, run the grader as an ordinary user who can "
+            "run its Python"
+        ) from None
     try:
         os.close(records_write)
         keep.remove(records_write)
@@ -522,7 +536,7 @@ def run_worker(
         feeder.start()
         run = _watch(process, records_read, lines, step_timeouts, limits, budget, start)
     finally:
-        _kill_tree(process, uid)
+        _kill_tree(process)
         for fd in [records_read, *keep]:
             try:
                 os.close(fd)
