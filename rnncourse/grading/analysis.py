@@ -349,7 +349,9 @@ def _bound_at_top(node: ast.stmt) -> set[str]:
     return names
 
 
-def find_delegation(cells: Sequence[str], functions: Sequence[str], forbidden: Sequence[str]) -> dict[str, Delegation]:
+def find_delegation(
+    cells: Sequence[str], functions: Sequence[str], forbidden: Sequence[str], context: Sequence[str] = ()
+) -> dict[str, Delegation]:
     """For each name in ``functions``, why it does not count as the student's own code (absent: it does).
 
     Code too deeply nested to analyse counts against every function: what cannot be read is not credited.
@@ -358,27 +360,31 @@ def find_delegation(cells: Sequence[str], functions: Sequence[str], forbidden: S
         cells: the student's code cells, as plain Python (see :func:`rnncourse.grading.cells.to_plain_python`).
         functions: the names the grader will call.
         forbidden: module paths (``"scipy"``) and names inside modules (``"torch.nn.LSTM"``) the functions must not reach.
+        context: the instructor's setup code: its imports name modules the student's code uses.
     """
     try:
-        return _find_delegation(cells, functions, forbidden)
+        return _find_delegation(cells, functions, forbidden, context)
     except (RecursionError, MemoryError):
         return {f: Delegation(f, "the notebook's code is too deeply nested to be checked") for f in functions}
 
 
-def _find_delegation(cells: Sequence[str], functions: Sequence[str], forbidden: Sequence[str]) -> dict[str, Delegation]:
-    trees = []
-    for source in cells:
-        try:
-            trees.append(ast.parse(source))
-        except SyntaxError:
-            continue  # a cell that does not parse does not run either
+def _find_delegation(
+    cells: Sequence[str], functions: Sequence[str], forbidden: Sequence[str], context: Sequence[str]
+) -> dict[str, Delegation]:
+    trees, setup = [], []
+    for sources, parsed in ((cells, trees), (context, setup)):
+        for source in sources:
+            try:
+                parsed.append(ast.parse(source))
+            except SyntaxError:
+                continue  # a cell that does not parse does not run either
     returns: dict[str, ast.AST] = {}
     for tree in trees:
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 values = [r.value for r in ast.walk(node) if isinstance(r, ast.Return) and r.value is not None]
                 returns[node.name] = ast.Tuple(elts=values, ctx=ast.Load()) if values else ast.Constant(None)
-    aliases = _module_aliases(trees, forbidden, returns)
+    aliases = _module_aliases([*setup, *trees], forbidden, returns)
     star_modules = [
         node.module for tree in trees for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module and any(a.name == "*" for a in node.names)

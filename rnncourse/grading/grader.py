@@ -201,7 +201,7 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
     for part in spec.parts:
         by_forbidden.setdefault(part.forbidden, []).append(part.function)
     found = {
-        forbidden: analysis.find_delegation(student_python, functions, forbidden)
+        forbidden: analysis.find_delegation(student_python, functions, forbidden, program.setup)
         for forbidden, functions in by_forbidden.items()
     }
     delegations = {
