@@ -4,13 +4,14 @@
 #   make serve    serve the built book on http://127.0.0.1:8000
 #   make release  regenerate exercises/ from solutions/
 #   make validate solutions score full marks, released stubs score zero
+#   make test-unprivileged  the grader's tests as an ordinary user (run as root; CI does)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: env book test serve release validate vendor bench clean
+.PHONY: env book test test-unprivileged serve release validate vendor bench clean
 
 env: $(VENV)/.installed
 
@@ -18,7 +19,7 @@ $(VENV)/.installed: requirements.txt requirements-test.txt constraints.txt pypro
 	@# the grader's sandbox (bubblewrap); installed when we are root on Debian/Ubuntu, else see README
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }; } || \
-	  echo "note: bubblewrap not installed: 'rnncourse grade' will run without filesystem/network isolation"
+	  echo "note: bubblewrap is not installed: 'rnncourse grade' refuses to grade until it is (apt-get install bubblewrap)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements.txt -r requirements-test.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
@@ -47,6 +48,11 @@ book: env vendor
 
 test: env vendor
 	$(BIN)/python -m pytest
+
+# The sandbox and grading tests again as an ordinary user (bubblewrap in a user namespace, no root).
+# Run as root: it creates the user and a Debian-python environment of its own (see .ci/test-unprivileged).
+test-unprivileged:
+	bash .ci/test-unprivileged
 
 serve:
 	@test -f _build/html/index.html || { echo "no built book: run 'make book' first"; exit 1; }

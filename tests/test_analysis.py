@@ -101,3 +101,8 @@ def test_forbidden_names_inside_an_allowed_package_are_refused(source):
 def test_magics_become_plain_python_with_line_numbers_kept(cell, plain, skipped):
     result = to_plain_python(cell)
     assert (result.source, result.skipped) == (plain, skipped)
+
+
+def test_self_referencing_aliases_end():
+    source = "import torch\nm = torch\nfor _ in range(3):\n    m = m.nn\ndef f(x):\n    return m.RNN(x)"
+    assert "f" in find_delegation([source], ["f"], TORCH_PART)

@@ -147,9 +147,13 @@ class _Aliases:
     def __init__(self) -> None:
         self.paths: dict[str, set[str]] = {}
 
+    #: Bounds that keep the fixed point finite (``a = a.b`` would grow ``a.b.b.b...`` forever).
+    MAX_DEPTH = 12
+    MAX_PATHS = 64
+
     def add(self, name: str, path: str) -> bool:
         known = self.paths.setdefault(name, set())
-        if path in known:
+        if path in known or path.count(".") >= self.MAX_DEPTH or len(known) >= self.MAX_PATHS:
             return False
         known.add(path)
         return True

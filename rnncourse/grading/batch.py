@@ -176,10 +176,13 @@ def _load_previous(path: Path) -> dict[str, SubmissionResult]:
     """Results of an earlier run (results.jsonl), so re-grading one student keeps the others."""
     previous: dict[str, SubmissionResult] = {}
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            data = json.loads(line)
-            data["parts"] = [PartResult(**{**p, "cases": []}) for p in data["parts"]]
-            previous[data["student"]] = SubmissionResult(**data)
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                data = json.loads(line)
+                data["parts"] = [PartResult(**{**p, "cases": []}) for p in data["parts"]]
+                previous[data["student"]] = SubmissionResult(**data)
+            except (ValueError, TypeError, KeyError):
+                continue  # a damaged line: that student is simply not carried over
     return previous
 
 
