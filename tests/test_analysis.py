@@ -21,6 +21,19 @@ HONEST = [
     "import numpy as np\nclass F:\n    def __call__(self, x):\n        return np.tanh(x)\nf = F()",
     "import numpy as np\nfrom functools import partial\ndef g(x, k):\n    return np.tanh(k * x)\nf = partial(g, k=1.0)",
     "import numpy as np\ndef f(x):\n    return np.tanh(x).__array__()",
+    # names that only look like indirections, found by a red-team pass
+    "import numpy as np\ncode = 'ABC'\nprint(code.lower())\nsite = compile = 3\ndef f(x):\n    return np.tanh(x)",
+    "import numpy as np\nimport matplotlib.pyplot as plt\nfor name in ['plot', 'scatter']:\n    getattr(plt, name)([1, 2])\n"
+    "def f(x):\n    return np.tanh(x)",
+    "import numpy as np\nimport inspect\ndef f(x):\n    return np.tanh(x)\nprint(inspect.signature(f))",
+    "import numpy as np\nclass Meter:\n    def __radd__(self, other):\n        return other\nMeter().__radd__(1)\n"
+    "def f(x):\n    return np.tanh(x)",
+    "import numpy as np\ntry:\n    import torch\n    x = torch.randn(5, 3, 4)\n    out, h = torch.nn.RNN(4, 6)(x)\n"
+    "except ImportError:\n    pass\ndef f(x, h):\n    return np.tanh(x + h)",
+    "import numpy as np\nimport gc\nfrom operator import itemgetter\ngc.collect()\nprint(vars())\n"
+    "def f(x):\n    return np.tanh(itemgetter(0)([x]))",
+    "import numpy as np\ndef f(o):\n    e = np.exp(o - np.max(o, axis=-1, keepdims=True))\n    e = e / e.sum(axis=-1, keepdims=True)\n"
+    "    e = e.T.T.real\n    return e",
 ]
 DELEGATING = [
     "import rnncourse.dynamics as d\ndef f(x):\n    return d.elman_step(x)",
@@ -40,6 +53,11 @@ DELEGATING = [
     "exec('import rnncourse')\ndef f(x):\n    return x",
     "from scipy.special import expit\ndef f(x):\n    return expit(x)",
     "import numpy as np\nnp.tanh = __import__('rnncourse').dynamics.elman_step\ndef f(x):\n    return np.tanh(x)",
+    "import rnncourse\ndef f(x):\n    return getattr(rnncourse, 'dyn' + 'amics').elman_step(x)",
+    "import inspect\ndef f(x):\n    return inspect.currentframe().f_back.f_globals['ref'](x)",
+    "import gc\ndef f(x):\n    return [o for o in gc.get_objects() if getattr(o, '__name__', '') == 'elman_step'][0](x)",
+    "import pickle\nf = pickle.loads(b'crnncourse.dynamics\\nelman_step\\n.')",
+    "from operator import attrgetter\nimport rnncourse\nf = attrgetter('dynamics.elman_step')(rnncourse)",
 ]
 
 

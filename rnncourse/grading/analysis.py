@@ -27,53 +27,46 @@ from dataclasses import dataclass, field
 
 __all__ = ["Delegation", "find_delegation"]
 
-INDIRECT_NAMES = {
-    "getattr": "looks attributes up by string",
-    "setattr": "sets attributes by string",
-    "delattr": "deletes attributes by string",
+#: Built-ins that reach code or namespaces by name (unless the notebook binds the name itself).
+INDIRECT_BUILTINS = {
     "__import__": "imports modules by string",
+    "eval": "runs code from a string",
+    "exec": "runs code from a string",
+    "compile": "compiles code from a string",
+    "globals": "reaches the notebook's namespace by name",
+    "locals": "reaches a namespace by name",
+    "breakpoint": "starts a debugger",
+    "__builtins__": "reaches the built-ins by name",
+}
+#: Built-ins that look attributes up by string: a problem when the object is a module the check follows.
+LOOKUP_BUILTINS = {"getattr", "setattr", "delattr", "vars"}
+#: Modules whose every use reaches code by name, loads code or starts programs.
+INDIRECT_MODULES = {
     "importlib": "imports modules by string",
     "imp": "imports modules by string",
     "pkgutil": "resolves names from strings",
     "zipimport": "imports modules from archives",
-    "eval": "runs code from a string",
-    "exec": "runs code from a string",
-    "compile": "compiles code from a string",
-    "code": "runs code from a string",
+    "runpy": "runs other modules",
     "codeop": "compiles code from a string",
-    "pdb": "runs code from a string",
-    "globals": "reaches the notebook's namespace by name",
-    "vars": "reaches a namespace by name",
-    "locals": "reaches a namespace by name",
-    "breakpoint": "starts a debugger",
-    "__builtins__": "reaches the built-ins by name",
     "builtins": "reaches the built-ins by name",
     "subprocess": "starts other programs",
     "multiprocessing": "starts other processes",
     "pty": "starts other programs",
     "ctypes": "calls native code",
     "cffi": "calls native code",
-    "pickle": "loads arbitrary objects",
-    "dill": "loads arbitrary objects",
-    "cloudpickle": "loads arbitrary objects",
-    "shelve": "loads arbitrary objects",
     "marshal": "loads code objects",
-    "runpy": "runs other modules",
-    "site": "changes where modules are found",
-    "operator": "looks attributes up by string (attrgetter, methodcaller)",
-    "inspect": "inspects other code",
-    "gc": "reaches arbitrary live objects",
-    "get_type_hints": "evaluates strings as code",
-    "ForwardRef": "evaluates strings as code",
 }
 _SPAWN = ("execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp", "execlpe", "spawnv", "spawnve",
           "spawnvp", "spawnvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe", "posix_spawn", "posix_spawnp")
-#: Names inside modules that reach code by name or start programs (matched after resolving aliases).
+#: Names inside modules that reach code by name, load objects by name or start programs.
 INDIRECT_PATHS = {
     "sys.modules": "reads sys.modules",
     "sys.meta_path": "changes how modules are found",
     "sys.path_hooks": "changes how modules are found",
     "sys.path_importer_cache": "changes how modules are found",
+    "sys._getframe": "reaches other code's frames",
+    "sys.settrace": "watches other code",
+    "sys.setprofile": "watches other code",
     "os.system": "runs a shell command",
     "os.popen": "runs a shell command",
     "posix.system": "runs a shell command",
@@ -86,14 +79,34 @@ INDIRECT_PATHS = {
     "numpy.f2py": "compiles native code",
     "typing.get_type_hints": "evaluates strings as code",
     "typing.ForwardRef": "evaluates strings as code",
+    **{f"inspect.{name}": "reaches other code by name" for name in (
+        "getmembers", "getmembers_static", "getattr_static", "currentframe", "stack", "trace", "getouterframes",
+        "getinnerframes", "getmodule", "getsource", "getsourcelines", "getsourcefile", "getfile", "getclosurevars")},
+    "operator.attrgetter": "looks attributes up by string",
+    "operator.methodcaller": "calls methods by string",
+    **{f"gc.{name}": "reaches arbitrary live objects" for name in ("get_objects", "get_referents", "get_referrers")},
+    "site.addsitedir": "changes where modules are found",
+    "site.main": "changes where modules are found",
+    **{f"code.{name}": "runs code from a string" for name in (
+        "interact", "InteractiveInterpreter", "InteractiveConsole", "compile_command")},
+    **{f"pdb.{name}": "runs code from a string" for name in ("run", "runeval", "runcall", "runctx", "set_trace", "Pdb")},
+    **{f"{module}.{name}": "loads objects by name" for module in ("pickle", "dill", "cloudpickle", "_pickle")
+       for name in ("load", "loads", "Unpickler")},
+    "shelve.open": "loads objects by name",
 }
+#: Attributes that expose frames, code and namespaces, whatever object they are read from.
+FRAME_ATTRIBUTES = {"f_globals", "f_locals", "f_builtins", "f_back", "f_code", "gi_frame", "cr_frame", "ag_frame",
+                    "tb_frame", "tb_next", "co_code", "gi_code", "cr_code"}
+_OPERATORS = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "pow", "divmod", "lshift", "rshift",
+              "and", "or", "xor")
 #: Dunder attributes that only name, compare, convert or operate; every other dunder reaches code by name.
 ALLOWED_DUNDERS = {
-    "__init__", "__name__", "__doc__", "__version__", "__class__", "__len__", "__call__", "__repr__", "__str__",
-    "__main__", "__iter__", "__next__", "__enter__", "__exit__", "__getitem__", "__setitem__", "__contains__",
-    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__bool__", "__add__", "__sub__",
-    "__mul__", "__matmul__", "__truediv__", "__floordiv__", "__mod__", "__pow__", "__neg__", "__pos__",
-    "__abs__", "__array__", "__float__", "__int__", "__index__", "__shape__", "__annotations__",
+    "__init__", "__name__", "__qualname__", "__doc__", "__version__", "__class__", "__len__", "__call__", "__repr__",
+    "__str__", "__format__", "__main__", "__iter__", "__next__", "__enter__", "__exit__", "__getitem__", "__setitem__",
+    "__delitem__", "__contains__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__bool__",
+    "__neg__", "__pos__", "__abs__", "__invert__", "__round__", "__array__", "__array_priority__", "__float__",
+    "__int__", "__index__", "__complex__", "__annotations__", "__slots__", "__post_init__", "__new__",
+    *{f"__{prefix}{op}__" for op in _OPERATORS for prefix in ("", "r", "i")},
 }
 _BUILTIN_NAMES = set(dir(builtins)) | {"__name__", "__file__", "display"}
 
@@ -130,6 +143,9 @@ def _is_forbidden(path: str, forbidden: Sequence[str]) -> bool:
 
 
 def _indirect_path(path: str) -> str | None:
+    root = path.split(".")[0]
+    if root in INDIRECT_MODULES:
+        return INDIRECT_MODULES[root]
     for known, reason in INDIRECT_PATHS.items():
         if path == known or path.startswith(known + "."):
             return reason
@@ -141,29 +157,51 @@ def _leads_to_forbidden(path: str, forbidden: Sequence[str]) -> bool:
     return any(path == f or path.startswith(f + ".") or f.startswith(path + ".") for f in forbidden)
 
 
+def _followed(path: str, forbidden: Sequence[str]) -> bool:
+    """Paths worth following through assignments: forbidden, indirect, or a module above one of those."""
+    return (
+        _leads_to_forbidden(path, forbidden) or _indirect_path(path) is not None
+        or any(known.startswith(path + ".") for known in INDIRECT_PATHS)
+        or path in INDIRECT_MODULES
+    )
+
+
 class _Aliases:
-    """Which module paths each name may stand for, anywhere in the notebook (flow-insensitive)."""
+    """Which module paths each name may stand for, in one scope (flow-insensitive)."""
 
-    def __init__(self) -> None:
-        self.paths: dict[str, set[str]] = {}
-
-    #: Bounds that keep the fixed point finite (``a = a.b`` would grow ``a.b.b.b...`` forever).
-    MAX_DEPTH = 12
     MAX_PATHS = 64
+
+    def __init__(self, forbidden: Sequence[str], paths: dict[str, set[str]] | None = None) -> None:
+        self.forbidden = tuple(forbidden)
+        self.paths: dict[str, set[str]] = {k: set(v) for k, v in (paths or {}).items()}
+
+    def copy(self, without: Iterable[str] = ()) -> _Aliases:
+        dropped = set(without)
+        return _Aliases(self.forbidden, {k: v for k, v in self.paths.items() if k not in dropped})
+
+    def _shorten(self, path: str) -> str:
+        """A path below a forbidden or indirect name is as bad as that name: keep paths short and finite."""
+        parts = path.split(".")
+        for i in range(1, len(parts) + 1):
+            head = ".".join(parts[:i])
+            if _is_forbidden(head, self.forbidden) or head in INDIRECT_PATHS or head in INDIRECT_MODULES:
+                return head
+        return path
 
     def add(self, name: str, path: str) -> bool:
         known = self.paths.setdefault(name, set())
-        if path in known or path.count(".") >= self.MAX_DEPTH or len(known) >= self.MAX_PATHS:
+        path = self._shorten(path)
+        if path in known or len(known) >= self.MAX_PATHS:
             return False
         known.add(path)
         return True
 
     def resolve(self, parts: list[str]) -> set[str]:
         heads = self.paths.get(parts[0], set())
-        return {".".join([head, *parts[1:]]) for head in heads}
+        return {self._shorten(".".join([head, *parts[1:]])) for head in heads}
 
     def contained(self, node: ast.AST) -> set[str]:
-        """Every module path an expression mentions (as far as it resolves)."""
+        """Every followed path an expression mentions (as far as it resolves)."""
         found: set[str] = set()
         for child in ast.walk(node):
             if isinstance(child, (ast.Attribute, ast.Name)):
@@ -215,104 +253,162 @@ def _bindings(node: ast.AST) -> Iterable[tuple[list[str], ast.AST | None]]:
                     yield [arg.arg], default
 
 
-def _module_aliases(trees: Sequence[ast.Module], forbidden: Sequence[str], returns: dict[str, ast.AST]) -> _Aliases:
-    aliases = _Aliases()
-    for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
+def _imports(nodes: Iterable[ast.AST]) -> Iterable[tuple[str, str]]:
+    for node in nodes:
+        for child in ast.walk(node):
+            if isinstance(child, ast.Import):
+                for alias in child.names:
                     if alias.asname:
-                        aliases.add(alias.asname, alias.name)
+                        yield alias.asname, alias.name
                     else:
-                        aliases.add(alias.name.split(".")[0], alias.name.split(".")[0])
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                for alias in node.names:
+                        yield alias.name.split(".")[0], alias.name.split(".")[0]
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                for alias in child.names:
                     if alias.name != "*":
-                        aliases.add(alias.asname or alias.name, f"{node.module}.{alias.name}")
+                        yield alias.asname or alias.name, f"{child.module}.{alias.name}"
+
+
+def _fixed_point(aliases: _Aliases, bindings: list[tuple[list[str], ast.AST | None]], returns: dict[str, set[str]]) -> None:
+    """Follow ``a = torch; b = [a.nn][0]; c = g()`` ... until nothing changes (paths are finite: see ``_shorten``)."""
     changed = True
-    while changed:  # a = torch; b = [a.nn][0]; def g(): return b ... : follow bindings to a fixed point
+    while changed:
         changed = False
-        for tree in trees:
-            for names, value in _bindings(tree):
-                if value is None:
-                    continue
-                paths = _value_paths(value, aliases, returns)
-                for name in names:
-                    for path in paths:
-                        if (
-                            _leads_to_forbidden(path, forbidden) or path.split(".")[0] in INDIRECT_NAMES
-                            or any(known.startswith(path.split(".")[0] + ".") for known in INDIRECT_PATHS)
-                        ):
-                            changed |= aliases.add(name, path)
-    return aliases
+        for names, value in bindings:
+            if value is None:
+                continue
+            paths = aliases.contained(value)
+            for child in ast.walk(value):
+                if isinstance(child, ast.Call) and isinstance(child.func, ast.Name) and child.func.id in returns:
+                    paths |= returns[child.func.id]
+            for name in names:
+                for path in paths:
+                    if _followed(path, aliases.forbidden):
+                        changed |= aliases.add(name, path)
 
 
-def _value_paths(value: ast.AST, aliases: _Aliases, returns: dict[str, ast.AST]) -> set[str]:
-    """The module paths a value may be: what it mentions, and what notebook functions it calls return."""
-    paths = aliases.contained(value)
-    for child in ast.walk(value):
-        if isinstance(child, ast.Call) and isinstance(child.func, ast.Name) and child.func.id in returns:
-            paths |= aliases.contained(returns[child.func.id])
-    return paths
+def _declared_global(node: ast.AST) -> set[str]:
+    return {name for child in ast.walk(node) if isinstance(child, ast.Global) for name in child.names}
+
+
+def _scoped_aliases(
+    statements: Sequence[ast.stmt], forbidden: Sequence[str], returns: dict[str, ast.AST]
+) -> tuple[_Aliases, dict[int, _Aliases]]:
+    """The notebook-level aliases, and for each top-level function or class its own view: its local
+    names (parameters, assignments, imports) shadow the notebook's."""
+    functions = [s for s in statements if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    return_paths: dict[str, set[str]] = {}
+    local: dict[int, _Aliases] = {}
+    notebook = _Aliases(forbidden)
+    for _ in range(3):  # functions' return values feed the notebook's names and back
+        notebook = _Aliases(forbidden)
+        for name, path in _imports([s for s in statements if s not in functions]):
+            notebook.add(name, path)
+        bindings = [b for s in statements if s not in functions for b in _bindings(s)]
+        for function in functions:  # a function that declares `global x` and assigns it binds the notebook's x
+            shared = _declared_global(function)
+            bindings += [([n for n in names if n in shared], value) for names, value in _bindings(function)]
+        _fixed_point(notebook, bindings, return_paths)
+        for function in functions:
+            own = _local_names(function) - _declared_global(function) - {function.name}
+            aliases = notebook.copy(without=own)
+            for name, path in _imports(function.body):
+                aliases.add(name, path)
+            _fixed_point(aliases, list(_bindings(function)), return_paths)
+            local[id(function)] = aliases
+            if function.name in returns:
+                return_paths[function.name] = aliases.contained(returns[function.name])
+    return notebook, local
 
 
 class _Reader(ast.NodeVisitor):
-    """Collects the problems and the notebook names one scope refers to."""
+    """Collects the problems and the notebook names one statement refers to.
 
-    def __init__(self, aliases: _Aliases, forbidden: Sequence[str], scope: _Scope, top_level_names: set[str],
-                 star_modules: Sequence[str] = (), local_names: set[str] | None = None):
+    With ``indirect_only``, only ways of reaching code by name count (the notebook-wide check);
+    otherwise uses of forbidden names count too.
+    """
+
+    def __init__(self, aliases: _Aliases, scope: _Scope, top_level_names: set[str], star_modules: Sequence[str] = (),
+                 local_names: set[str] = frozenset(), indirect_only: bool = False):  # type: ignore[assignment]
         self.aliases = aliases
-        self.forbidden = tuple(forbidden)
+        self.forbidden = aliases.forbidden
         self.scope = scope
         self.top = top_level_names
         self.star = [m for m in star_modules if _leads_to_forbidden(m, self.forbidden)]
-        self.local = local_names or set()
+        self.local = local_names
+        self.indirect_only = indirect_only
+
+    def _forbidden_use(self, text: str) -> None:
+        if not self.indirect_only:
+            self.scope.problems.append(text)
+
+    def _own(self, name: str) -> bool:
+        """The notebook binds this name itself (a variable called `compile` is not the built-in)."""
+        return name in self.local or name in self.top
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if _is_forbidden(alias.name, self.forbidden):
-                self.scope.problems.append(f"imports {alias.name}")
-            root = alias.name.split(".")[0]
-            if root in INDIRECT_NAMES:
-                self.scope.problems.append(f"imports {root}, which {INDIRECT_NAMES[root]}")
+                self._forbidden_use(f"imports {alias.name}")
+            reason = _indirect_path(alias.name)
+            if reason:
+                self.scope.problems.append(f"imports {alias.name}, which {reason}")
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
         for alias in node.names:
             full = f"{module}.{alias.name}" if module else alias.name
             if _is_forbidden(module, self.forbidden) or _is_forbidden(full, self.forbidden):
-                self.scope.problems.append(f"imports {full}")
+                self._forbidden_use(f"imports {full}")
             elif alias.name == "*" and _leads_to_forbidden(module, self.forbidden):
-                self.scope.problems.append(f"imports everything from {module}, which holds forbidden names")
-        root = module.split(".")[0]
-        if root in INDIRECT_NAMES:
-            self.scope.problems.append(f"imports from {root}, which {INDIRECT_NAMES[root]}")
+                self._forbidden_use(f"imports everything from {module}, which holds forbidden names")
+            reason = _indirect_path(full) or (_indirect_path(module) if alias.name == "*" else None)
+            if reason:
+                self.scope.problems.append(f"imports {full}, which {reason}")
 
     def visit_Name(self, node: ast.Name) -> None:
-        if node.id in INDIRECT_NAMES:
-            self.scope.problems.append(f"uses `{node.id}`, which {INDIRECT_NAMES[node.id]}")
-        for resolved in sorted(self.aliases.resolve([node.id])):
+        name = node.id
+        if name in INDIRECT_BUILTINS and not self._own(name):
+            self.scope.problems.append(f"uses `{name}`, which {INDIRECT_BUILTINS[name]}")
+        for resolved in sorted(self.aliases.resolve([name])):
             if _is_forbidden(resolved, self.forbidden):
-                self.scope.problems.append(f"uses `{node.id}` ({resolved})")
+                self._forbidden_use(f"uses `{name}` ({resolved})")
                 break
-        if node.id in self.top:
-            self.scope.calls.add(node.id)
+            reason = _indirect_path(resolved)
+            if reason:
+                self.scope.problems.append(f"uses `{name}` ({resolved}), which {reason}")
+                break
+        if name in self.top and name not in self.local:  # a parameter `x` is not the notebook's `x`
+            self.scope.calls.add(name)
         elif (
-            self.star and isinstance(node.ctx, ast.Load) and node.id not in self.local
-            and node.id not in self.aliases.paths and node.id not in _BUILTIN_NAMES
+            self.star and isinstance(node.ctx, ast.Load) and name not in self.local
+            and name not in self.aliases.paths and name not in _BUILTIN_NAMES
         ):
-            self.scope.problems.append(f"uses `{node.id}`, which may come from `from {self.star[0]} import *`")
+            self._forbidden_use(f"uses `{name}`, which may come from `from {self.star[0]} import *`")
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in LOOKUP_BUILTINS and not self._own(func.id) and node.args:
+            for path in sorted(self.aliases.contained(node.args[0])):
+                if _followed(path, self.forbidden):
+                    self.scope.problems.append(f"uses `{func.id}` on {path}, which looks names up by string")
+                    break
+            else:
+                if not isinstance(node.args[0], (ast.Name, ast.Attribute, ast.Constant)):
+                    self.scope.problems.append(f"uses `{func.id}` on a computed object, which looks names up by string")
+        self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         attr = node.attr
         if attr.startswith("__") and attr.endswith("__") and attr not in ALLOWED_DUNDERS:
             self.scope.problems.append(f"uses the attribute `{attr}`, which reaches code by name")
+        if attr in FRAME_ATTRIBUTES:
+            self.scope.problems.append(f"uses the attribute `{attr}`, which reaches other code's namespace")
         parts = _dotted(node)
         # `a.b.c` resolves through aliases; `f(torch.nn).LSTM` may be any path its base mentions
         paths = self.aliases.resolve(parts) if parts else {f"{p}.{attr}" for p in self.aliases.contained(node.value)}
         for path in sorted(paths):
             if _is_forbidden(path, self.forbidden):
-                self.scope.problems.append(f"uses {path}")
+                self._forbidden_use(f"uses {path}")
                 break
             reason = _indirect_path(path)
             if reason:
@@ -382,39 +478,35 @@ def _find_delegation(
                 parsed.append(ast.parse(source))
             except SyntaxError:
                 continue  # a cell that does not parse does not run either
+    statements = [node for tree in [*setup, *trees] for node in tree.body]
+    students = [node for tree in trees for node in tree.body]
     returns: dict[str, ast.AST] = {}
-    for tree in trees:
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                values = [r.value for r in ast.walk(node) if isinstance(r, ast.Return) and r.value is not None]
-                returns[node.name] = ast.Tuple(elts=values, ctx=ast.Load()) if values else ast.Constant(None)
-    aliases = _module_aliases([*setup, *trees], forbidden, returns)
+    for node in statements:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            values = [r.value for r in ast.walk(node) if isinstance(r, ast.Return) and r.value is not None]
+            returns[node.name] = ast.Tuple(elts=values, ctx=ast.Load()) if values else ast.Constant(None)
+    notebook, local = _scoped_aliases(statements, forbidden, returns)
     star_modules = [
         node.module for tree in trees for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module and any(a.name == "*" for a in node.names)
     ]
-    top_names: set[str] = set()
-    bound: list[tuple[ast.stmt, set[str]]] = []
-    for tree in trees:
-        for node in tree.body:
-            names = _bound_at_top(node)
-            bound.append((node, names))
-            top_names |= names
+    bound = [(node, _bound_at_top(node)) for node in students]
+    top_names = {name for _, names in bound for name in names}
 
     scopes: dict[str, _Scope] = {name: _Scope() for name in top_names}
     module_scope = _Scope()
     for node, names in bound:
-        local = _local_names(node)
+        aliases = local.get(id(node), notebook)
+        own = _local_names(node) - _declared_global(node) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else set()
         for name in names:  # what a statement does counts for every name it binds
-            _Reader(aliases, forbidden, scopes[name], top_names, star_modules, local).visit(node)
-        # anywhere in the notebook, an indirection (not a mere use of a forbidden module) counts for everything
-        scope = _Scope()
-        _Reader(aliases, (), scope, set()).visit(node)
-        module_scope.problems += scope.problems
+            _Reader(aliases, scopes[name], top_names, star_modules, own).visit(node)
+        # anywhere in the notebook, a way of reaching code by name (not a mere use of a forbidden module)
+        # counts for everything: it could rebind any name
+        _Reader(aliases, module_scope, top_names, star_modules, own, indirect_only=True).visit(node)
 
     results: dict[str, Delegation] = {}
     for function in functions:
-        reason = _first_problem(function, scopes, aliases, forbidden, module_scope)
+        reason = _first_problem(function, scopes, notebook, forbidden, module_scope)
         if reason:
             results[function] = Delegation(function, reason)
     return results

@@ -164,7 +164,7 @@ def _write_formgrader_copy(released: dict[str, Any], folder: Path | None, result
 
 
 def _write_csv(path: Path, results: list[SubmissionResult], cells: list[str]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with open(path, "w", newline="", encoding="utf-8", errors="replace") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS + cells)
         for r in sorted(results, key=lambda r: r.student):
@@ -227,7 +227,7 @@ def grade_batch(
     log_lock = threading.Lock()
 
     def log_error(student: str, what: str) -> None:
-        with log_lock, open(log, "a", encoding="utf-8") as handle:
+        with log_lock, open(log, "a", encoding="utf-8", errors="replace") as handle:
             handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {student}: {what}\n{traceback.format_exc()}\n")
 
     with tempfile.TemporaryDirectory(prefix="rnncourse-grade-") as tmp:
@@ -296,7 +296,7 @@ def grade_batch(
                     result.parts = zero_parts(spec)
                 for what, action in (
                     ("gradebook", lambda: gradebook.record_result(db_url, result)),
-                    ("feedback", lambda: (out / "feedback" / f"{result.student}.html").write_text(feedback_html(result), encoding="utf-8")),
+                    ("feedback", lambda: (out / "feedback" / f"{result.student}.html").write_text(feedback_html(result), encoding="utf-8", errors="replace")),
                     ("formgrader copy", lambda: _write_formgrader_copy(
                         released, folders.get(result.student), result, autograded / result.student / assignment)),
                 ):

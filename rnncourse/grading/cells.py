@@ -15,6 +15,7 @@ hidden in a magic's argument is read like any other code. Line numbers are kept.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 __all__ = ["PlainCell", "to_plain_python"]
@@ -62,9 +63,25 @@ def _offsets(text: str) -> list[int]:
     return starts
 
 
-def to_plain_python(source: str) -> PlainCell:
-    """The cell as plain Python (see the module's docstring)."""
+#: IPython syntax: a line starting with %, ! or ?, ending with ?, or assigning from ! or %.
+_IPYTHON_SYNTAX = re.compile(r"^\s*[%!?]|\?\s*$|=\s*[!%]", re.MULTILINE)
+#: IPython's transformer takes time quadratic in the number of such lines: past this many in one cell,
+#: the cell runs as written (and fails on them, as plain Python).
+MAX_IPYTHON_LINES = 100
+
+
+def ipython_lines(source: str) -> int:
+    """How many lines of ``source`` use IPython syntax."""
+    return len(_IPYTHON_SYNTAX.findall(source))
+
+
+def to_plain_python(source: str, transform: bool = True) -> PlainCell:
+    """The cell as plain Python (see the module's docstring); ``transform=False`` takes it as written."""
     source = source.replace("\r\n", "\n").replace("\r", "\n")
+    if not _IPYTHON_SYNTAX.search(source):
+        return PlainCell(source)  # plain Python already: nothing to do
+    if not transform or ipython_lines(source) > MAX_IPYTHON_LINES:
+        return PlainCell(source, ["a cell with too many magics or shell lines to read (it ran as written)"])
     transformed = _transform(source)
     cell = PlainCell(transformed)
     try:

@@ -239,7 +239,7 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
     failed: dict[str, str] = {}
     skip: set[str] = set()
     job_base = {"poison": poisoned_names(spec)}
-    deadline = started + limits.wall_seconds
+    deadline = time.monotonic() + limits.wall_seconds  # the budget is for the student's code, from here
     for attempt in range(MAX_RUNS):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -263,7 +263,7 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
         skip |= {culprit} | {s for s in ends if s in expected}
         if run.killed == "wall time":
             break
-        if time.monotonic() - started > limits.wall_seconds / 2:  # keep the rest of the budget for the calls
+        if limits.wall_seconds - (deadline - time.monotonic()) > limits.wall_seconds / 2:  # keep the rest for the calls
             rest = [s["id"] for s in steps if s["id"] not in expected and s["id"] not in ends and s["id"] not in skip and s["id"] not in failed]
             if rest:
                 skip |= set(rest)
@@ -273,6 +273,8 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
                 )
 
     result.notes += list(failed.values())
+    if result.runs == 0:
+        result.notes.append(f"not run: the time budget ({limits.wall_seconds:g} s) was used up")
     for step, record in ends.items():
         error = record.get("error")
         if isinstance(error, str) and step.startswith(("cell", "setup")):
@@ -305,8 +307,8 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
                     try:
                         value = decode_value(record.get("value"), container="tensor" if case.tensors else "ndarray")
                         problem = compare_result(value, expected[step_id], case, part=part)
-                    except (WireError, ValueError, TypeError) as error:
-                        problem = f"the result could not be read back ({error})"
+                    except (WireError, ValueError, TypeError, OverflowError, MemoryError) as error:
+                        problem = f"the result could not be read back ({type(error).__name__})"
                     part_result.cases.append(CaseResult(case.name, problem is None, problem or "correct"))
             passed = sum(c.passed for c in part_result.cases)
             part_result.score = round(part.points * passed / len(part.cases), 4) if part.cases else 0.0

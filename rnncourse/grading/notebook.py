@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnncourse.grading.cells import to_plain_python
+from rnncourse.grading.cells import ipython_lines, to_plain_python
 
 __all__ = ["Program", "SubmissionError", "build_program", "find_notebook", "load_notebook"]
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
+#: Lines with magics or shell escapes turned into Python per notebook (the transformer is slow).
+MAX_NOTEBOOK_IPYTHON_LINES = 300
 METADATA_KEYS = ("grade", "grade_id", "locked", "points", "solution", "task")
 
 
@@ -57,7 +59,8 @@ def find_notebook(folder: Path, notebook: str) -> tuple[Path, list[str]]:
     if exact:
         return exact[0], []
     if len(candidates) == 1:
-        return candidates[0], [f"notebook renamed: graded {candidates[0].name} as {wanted}"]
+        shown = candidates[0].name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return candidates[0], [f"notebook renamed: graded {shown} as {wanted}"]
     if not candidates:
         raise SubmissionError(f"missing notebook: no {wanted} in the submission")
     raise SubmissionError(f"missing notebook: no {wanted}, and {len(candidates)} other notebooks to choose from")
@@ -136,6 +139,7 @@ def build_program(released: dict[str, Any], submitted: dict[str, Any]) -> Progra
     seen_tests: set[str] = set()
     changed_meta: set[str] = set()
     cells = [c for c in submitted["cells"] if isinstance(c, dict)]
+    ipython_budget = MAX_NOTEBOOK_IPYTHON_LINES
     stripped = not any(_meta(c) for c in cells)  # pasted into a new notebook, or opened in Colab
     if stripped:
         program.info.append("the notebook has no nbgrader metadata: your answers were found by their function names")
@@ -170,7 +174,8 @@ def build_program(released: dict[str, Any], submitted: dict[str, Any]) -> Progra
                 seen_solution[gid] = seen_solution.get(gid, 0) + 1
                 if seen_solution[gid] == 2:
                     program.notes.append(f"duplicated answer cell {gid} (both ran, in order)")
-            plain = to_plain_python(source)
+            ipython_budget -= ipython_lines(source)
+            plain = to_plain_python(source, transform=ipython_budget >= 0)
             program.info += [f"not run while grading: {command}" for command in plain.skipped]
             program.cells.append((gid or f"#{index + 1}", plain.source))
     restored = [gid for gid in setup if gid not in seen_setup]

@@ -42,7 +42,6 @@ import json
 import os
 import platform
 import re
-import resource
 import selectors
 import shutil
 import signal
@@ -331,18 +330,18 @@ def _environment(home: str, packages: tuple[str, ...]) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
         "LANG": "C.UTF-8",
-        "RNNCOURSE_PACKAGES": ",".join([*ALWAYS_ALLOWED, *packages]),
+        "RNNCOURSE_PACKAGES": ",".join(dict.fromkeys([*ALWAYS_ALLOWED, *packages])),
     }
 
 
-def _set_limits(limits: Limits) -> None:
+def _prlimit(limits: Limits) -> list[str]:
+    """The resource limits, set by util-linux's ``prlimit`` on the command it starts."""
     mb = 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * mb, limits.file_size_mb * mb))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return [
+        "prlimit", f"--as={limits.memory_mb * mb}", f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 5}",
+        f"--nproc={limits.processes}", f"--fsize={limits.file_size_mb * mb}", f"--nofile={limits.open_files}",
+        "--core=0", "--",
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -418,24 +417,27 @@ def _kill_tree(process: subprocess.Popen[bytes]) -> None:
 
 
 class _Lines:
-    """Splits what comes from the records pipe into well-formed JSON objects."""
+    """Splits what comes from the records pipe into well-formed JSON objects (linear in the input)."""
 
     def __init__(self) -> None:
-        self.buffer = b""
+        self.pending: list[bytes] = []
         self.total = 0
         self.records: list[dict[str, Any]] = []
 
     def feed(self, chunk: bytes) -> None:
         self.total += len(chunk)
-        self.buffer += chunk
-        *lines, self.buffer = self.buffer.split(b"\n")
-        for line in lines:
+        if b"\n" not in chunk:
+            self.pending.append(chunk)
+            return
+        first, *lines, rest = chunk.split(b"\n")
+        for line in [b"".join([*self.pending, first]), *lines]:
             try:
                 record = loads_strict(line.decode("utf-8", errors="strict"))
             except (WireError, UnicodeDecodeError):
                 continue
             if isinstance(record, dict):
                 self.records.append(record)
+        self.pending = [rest] if rest else []
 
 
 def _feed_stdin(pipe: Any, data: bytes) -> None:
@@ -504,21 +506,16 @@ def run_worker(
         command += [python, "-I", "-S", INSIDE_WORKER, str(records_write), INSIDE_SITE]
         env = _environment("/sandbox", packages)
 
-    def prepare() -> None:
-        _set_limits(limits)
-        if uid is not None and mode == "none":
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-
     run = WorkerRun()
     lines = _Lines()
     start = time.monotonic()
     budget = limits.wall_seconds if wall_seconds is None else wall_seconds
+    # no preexec_fn (not safe with the grader's threads): prlimit sets the limits, Popen switches the user
+    switch = {"user": uid, "group": uid, "extra_groups": []} if uid is not None and mode == "none" else {}
     try:
         process = subprocess.Popen(
-            command, cwd=workdir or "/", env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            preexec_fn=prepare, start_new_session=True, pass_fds=tuple(keep),
+            [*_prlimit(limits), *command], cwd=workdir or "/", env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True, pass_fds=tuple(keep), **switch,  # type: ignore[arg-type]
         )
     except OSError as error:
         for fd in [records_read, *keep]:
@@ -554,7 +551,8 @@ def run_worker(
     run.seconds = time.monotonic() - start
     if not run.records and run.killed is None and run.returncode != 0:
         # the worker never started a step: the sandbox itself failed, not the student's code
-        raise SandboxError(f"the sandbox did not start (exit code {run.returncode}): {run.output_tail.strip()[-1500:]}")
+        hint = "; without a sandbox, run the grader as an ordinary user who can run its Python" if mode == "none" else ""
+        raise SandboxError(f"the sandbox did not start (exit code {run.returncode}): {run.output_tail.strip()[-1500:]}{hint}")
     return run
 
 
