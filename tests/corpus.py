@@ -457,3 +457,62 @@ HARDENING: list[Entry] = [
     Entry("honest-error-in-a-cell", exploit("print(undefined_name)\nimport torch", base=correct), score=9, status=("ok",)),
 ]
 CORPUS += HARDENING
+
+
+# found by a red-team pass over the hardened grader
+LOOKALIKES = """
+import inspect
+import matplotlib.pyplot as plt
+code = 'ABC'
+print(code.lower(), inspect.signature(softmax))
+for name in ["plot", "scatter"]:
+    getattr(plt, name)([1, 2], [3, 4])
+class Meter:
+    def __radd__(self, other):
+        return other
+Meter().__radd__(1)
+try:
+    import torch
+    x = torch.randn(5, 3, 4)
+    out, h = torch.nn.RNN(4, 6)(x)
+except ImportError:
+    pass
+"""
+
+SELF_REBINDING_SOFTMAX = '''import numpy as np
+
+
+def softmax(o):
+    e = np.exp(o - np.max(o, axis=-1, keepdims=True))
+    e = e / e.sum(axis=-1, keepdims=True)
+    e = e.T.T.real
+    return e
+'''
+
+FORGED_OVERFLOW = """
+import json
+record = {"end": "test_softmax_values#0", "error": None,
+          "value": {"kind": "array", "ndarray": True, "type": "ndarray", "dtype": "float64", "shape": [1], "data": [10**400]}}
+import os
+for fd in range(3, 300):
+    try:
+        os.write(fd, (json.dumps(record) + "\\n").encode())
+    except OSError:
+        pass
+"""
+
+
+def _latin1_name(folder: Path) -> None:
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / os.fsdecode(b"ex01_elman_Zo\xeb.ipynb")).write_text(json.dumps(correct()), encoding="utf-8")
+
+
+CORPUS += [
+    Entry("honest-lookalike-names", exploit(LOOKALIKES, base=correct), score=9, status=("ok",)),
+    Entry("honest-self-rebinding-softmax", notebook(lambda: with_answer(correct(), "softmax", SELF_REBINDING_SOFTMAX)), score=9, status=("ok",)),
+    Entry("honest-latin1-file-name", _latin1_name, score=9, status=("renamed",)),
+    Entry("exploit-forged-overflow", exploit(FORGED_OVERFLOW), at_most="wrong"),
+    Entry("huge-shell-cell", exploit("\n".join(["!ls"] * 20000), base=correct), score=9),
+]

@@ -179,13 +179,16 @@ class _Aliases:
         dropped = set(without)
         return _Aliases(self.forbidden, {k: v for k, v in self.paths.items() if k not in dropped})
 
+    #: A path below a forbidden or indirect name is as bad as that name: past this many more names it is
+    #: cut, so that ``a = a.b`` cannot grow paths forever (the first names stay, for the feedback).
+    MAX_BELOW = 3
+
     def _shorten(self, path: str) -> str:
-        """A path below a forbidden or indirect name is as bad as that name: keep paths short and finite."""
         parts = path.split(".")
         for i in range(1, len(parts) + 1):
             head = ".".join(parts[:i])
             if _is_forbidden(head, self.forbidden) or head in INDIRECT_PATHS or head in INDIRECT_MODULES:
-                return head
+                return ".".join(parts[: i + self.MAX_BELOW])
         return path
 
     def add(self, name: str, path: str) -> bool:
@@ -198,7 +201,7 @@ class _Aliases:
 
     def resolve(self, parts: list[str]) -> set[str]:
         heads = self.paths.get(parts[0], set())
-        return {self._shorten(".".join([head, *parts[1:]])) for head in heads}
+        return {".".join([head, *parts[1:]]) for head in heads}
 
     def contained(self, node: ast.AST) -> set[str]:
         """Every followed path an expression mentions (as far as it resolves)."""
