@@ -20,7 +20,12 @@ $(VENV)/.installed: requirements.txt requirements-test.txt constraints.txt pypro
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }; } || \
 	  echo "note: bubblewrap is not installed: 'rnncourse grade' refuses to grade until it is (apt-get install bubblewrap)"
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# a venv without pip is made again; Debian/Ubuntu ship venv's ensurepip separately (python3.X-venv),
+	@# installed here when we are root
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "python$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv" >/dev/null && \
+	    rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements.txt -r requirements-test.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@

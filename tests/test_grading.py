@@ -110,7 +110,8 @@ def test_nothing_written_outside_the_sandbox(graded):
 
 def test_no_file_of_the_grading_machine_reaches_feedback(graded):
     shadow = Path("/etc/shadow")
-    secrets = [line.split(":")[0] + ":" for line in shadow.read_text().splitlines()[:3]] if shadow.is_file() else []
+    readable = shadow.is_file() and os.access(shadow, os.R_OK)
+    secrets = [line.split(":")[0] + ":" for line in shadow.read_text().splitlines()[:3]] if readable else []
     secrets.append((ROOT / "solutions" / ASSIGNMENT / "grading.py").read_text().splitlines()[0])
     for page in (graded["out"] / "feedback").glob("*.html"):
         text = page.read_text()

@@ -59,7 +59,7 @@ def probe():
         float(any(ROOT + "/" + name in (" ".join(sys.path) + os.getcwd() + open("/proc/self/mountinfo").read())
                   for name in ("solutions", "exercises", "gradebook.db", "tests"))),
         attempt(lambda: open("/owned", "w").write("x")),
-        attempt(lambda: os.unshare(os.CLONE_NEWUSER)),
+        attempt(new_user_namespace),
     ])
 
 
@@ -67,6 +67,13 @@ def site_folders():
     import glob
     return [p for pattern in ("/usr/lib/python3*/*-packages", "/usr/local/lib/python3*/*-packages",
                               sys.base_prefix + "/lib/python3*/*-packages") for p in glob.glob(pattern)]
+
+
+def new_user_namespace():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x10000000) != 0:  # CLONE_NEWUSER
+        raise OSError(ctypes.get_errno(), "unshare")
 
 
 def import_anything():
@@ -109,7 +116,7 @@ def test_sandbox_reaches_nothing_but_its_scratch(tmp_path, host_server):
 
 def test_limits_stop_memory_hogs_and_step_timeouts(tmp_path):
     job = {"steps": [
-        {"id": "hog", "kind": "cell", "source": "x = bytearray(8 * 2**30)"},
+        {"id": "hog", "kind": "cell", "source": "x = bytearray(64 * 2**30)"},
         {"id": "spin", "kind": "cell", "source": "while True:\n    pass"},
         {"id": "after", "kind": "cell", "source": "y = 1"},
     ]}

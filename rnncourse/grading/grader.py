@@ -145,6 +145,8 @@ def _runtime_note(run: WorkerRun, step_label: str, limits: Limits) -> str:
         return f"time budget ({limits.wall_seconds:g} s for the whole notebook) used up in {step_label}"
     if run.killed == "memory":
         return f"memory limit ({limits.memory_mb} MB for all processes together) reached in {step_label}"
+    if run.killed == "processes":
+        return f"process limit ({limits.processes}) reached in {step_label}"
     if run.killed == "output":
         return f"output limit ({limits.output_mb} MB) reached in {step_label}"
     if run.returncode is not None and run.returncode < 0:
@@ -279,7 +281,7 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
         error = record.get("error")
         if isinstance(error, str) and step.startswith(("cell", "setup")):
             if "MemoryError" in error:
-                result.notes.append(f"memory limit ({limits.memory_mb} MB) reached in {labels[step]}")
+                result.notes.append(f"memory limit reached in {labels[step]} (MemoryError)")
             elif "File too large" in error:
                 result.notes.append(f"file size limit ({limits.file_size_mb} MB) reached in {labels[step]}")
             elif "No space left on device" in error:

@@ -92,8 +92,12 @@ class SandboxError(RuntimeError):
 class Limits:
     """Resource limits of one submission."""
 
-    #: Total resident memory of all the submission's processes, and each process's address space.
+    #: Total resident memory of all the submission's processes (the watchdog's budget).
     memory_mb: int = 3072
+    #: Address space of each process (``RLIMIT_AS``): a huge allocation fails at once with MemoryError.
+    #: Larger than ``memory_mb`` because reserving is not using: PyPI's CUDA build of torch reserves
+    #: over 3 GB just to import.
+    address_space_mb: int = 16384
     cpu_seconds: int = 300
     #: Wall-clock budget of the whole submission, re-runs included.
     wall_seconds: float = 300.0
@@ -115,7 +119,7 @@ class WorkerRun:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     returncode: int | None = None
-    killed: str | None = None  # why the grader stopped it ("step timeout", "wall time", "memory", "output")
+    killed: str | None = None  # why the grader stopped it ("step timeout", "wall time", "memory", "processes", "output")
     in_flight: str | None = None  # the step that started and never ended
     done: bool = False
     seconds: float = 0.0
@@ -234,33 +238,51 @@ def _interpreter() -> tuple[str, list[str], list[str]]:
 # seccomp
 
 _SECCOMP = {
-    # arch token, AUDIT_ARCH, denied syscall numbers (add_key, request_key, keyctl, memfd_create,
-    # bpf, perf_event_open, userfaultfd, ptrace)
-    "x86_64": (0xC000003E, (248, 249, 250, 319, 321, 298, 323, 101)),
-    "aarch64": (0xC00000B7, (217, 218, 219, 279, 280, 241, 282, 117)),
+    # AUDIT_ARCH; refused system calls (add_key, request_key, keyctl, memfd_create, bpf, perf_event_open,
+    # userfaultfd, ptrace); unshare, clone (refused with CLONE_NEWUSER), clone3 (ENOSYS: libc falls back to clone)
+    "x86_64": (0xC000003E, (248, 249, 250, 319, 321, 298, 323, 101), 272, 56, 435),
+    "aarch64": (0xC00000B7, (217, 218, 219, 279, 280, 241, 282, 117), 97, 220, 435),
 }
+CLONE_NEWUSER = 0x10000000
 
 
 def seccomp_program() -> bytes | None:
-    """A classic-BPF seccomp filter (as bubblewrap's ``--seccomp`` takes it), or None on other CPUs."""
+    """A classic-BPF seccomp filter (as bubblewrap's ``--seccomp`` takes it), or None on other CPUs.
+
+    Refuses kernel keyrings, ``memfd_create``, ``bpf``, ``perf_event_open``, ``userfaultfd``,
+    ``ptrace``, and new user namespaces (``unshare``/``clone`` with ``CLONE_NEWUSER``; ``clone3``,
+    whose flags a filter cannot read, answers ENOSYS so that the C library falls back to ``clone``).
+    """
     machine = platform.machine()
     if machine not in _SECCOMP:
         return None
-    arch, denied = _SECCOMP[machine]
-    ld_w_abs, jeq_k, ret_k, jge_k = 0x20, 0x15, 0x06, 0x35
-    allow, deny, kill = 0x7FFF0000, 0x00050000 | 1, 0x00000000  # ALLOW, ERRNO(EPERM), KILL
-    program = [
-        (ld_w_abs, 0, 0, 4),  # seccomp_data.arch
-        (jeq_k, 1, 0, arch),
-        (ret_k, 0, 0, kill),  # another ABI (e.g. 32-bit calls): never used by Python here
-        (ld_w_abs, 0, 0, 0),  # seccomp_data.nr
+    arch, denied, unshare, clone, clone3 = _SECCOMP[machine]
+    ld_abs, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    results = {"allow": 0x7FFF0000, "deny": 0x00050000 | 1, "enosys": 0x00050000 | 38, "kill": 0x00000000}
+    # (code, k, jump-if-true label, jump-if-false label); labels resolve to relative offsets below
+    code: list[tuple[int, int, str | None, str | None]] = [
+        (ld_abs, 4, None, None),  # seccomp_data.arch
+        (jeq, arch, "native", "kill"),  # another ABI (32-bit calls): never used by Python here
     ]
+    labels = {"native": len(code)}
+    code.append((ld_abs, 0, None, None))  # seccomp_data.nr
     if machine == "x86_64":
-        program.append((jge_k, len(denied) + 1, 0, 0x40000000))  # x32 system calls: deny
-    for i, number in enumerate(denied):
-        program.append((jeq_k, len(denied) - i, 0, number))
-    program += [(ret_k, 0, 0, allow), (ret_k, 0, 0, deny)]
-    return b"".join(struct.pack("=HBBI", code, jt, jf, k) for code, jt, jf, k in program)
+        code.append((jge, 0x40000000, "deny", None))  # x32 system calls
+    code += [(jeq, number, "deny", None) for number in denied]
+    code += [(jeq, unshare, "flags", None), (jeq, clone, "flags", None), (jeq, clone3, "enosys", None)]
+    code.append((ret, results["allow"], None, None))
+    labels["flags"] = len(code)
+    code += [(ld_abs, 16, None, None), (jset, CLONE_NEWUSER, "deny", None), (ret, results["allow"], None, None)]
+    for name in ("deny", "enosys", "kill"):
+        labels[name] = len(code)
+        code.append((ret, results[name], None, None))
+    program = []
+    for index, (op, k, true, false) in enumerate(code):
+        jt = labels[true] - index - 1 if true else 0
+        jf = labels[false] - index - 1 if false else 0
+        assert 0 <= jt < 256 and 0 <= jf < 256
+        program.append(struct.pack("=HBBI", op, jt, jf, k))
+    return b"".join(program)
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,6 +331,7 @@ def _bwrap_command(limits: Limits, packages: tuple[str, ...], root: bool, seccom
         "--die-with-parent", "--new-session",
         "--chdir", "/sandbox",
     ]
+    command += ["--remount-ro", "/"]  # bubblewrap's own root (and /etc, /opt it made) read-only; the tmpfs stay writable
     if not root:
         command += ["--unshare-user", "--disable-userns"]
     if seccomp_fd is not None:
@@ -334,12 +357,19 @@ def _environment(home: str, packages: tuple[str, ...]) -> dict[str, str]:
     }
 
 
-def _prlimit(limits: Limits) -> list[str]:
-    """The resource limits, set by util-linux's ``prlimit`` on the command it starts."""
+def _prlimit(limits: Limits, own_uid: bool) -> list[str]:
+    """The resource limits, set by util-linux's ``prlimit`` on the command it starts.
+
+    The kernel counts processes per user: with a user of the slot's own (root mode) the count is the
+    submission's. Without root every slot runs as the grader's user, so the limit only caps them all
+    together (high enough that one slot cannot stop another from starting); the watchdog then
+    enforces ``limits.processes`` per submission.
+    """
     mb = 2**20
+    nproc = limits.processes if own_uid else len(os.listdir("/proc")) + 8 * limits.processes
     return [
-        "prlimit", f"--as={limits.memory_mb * mb}", f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 5}",
-        f"--nproc={limits.processes}", f"--fsize={limits.file_size_mb * mb}", f"--nofile={limits.open_files}",
+        "prlimit", f"--as={max(limits.address_space_mb, limits.memory_mb) * mb}", f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 5}",
+        f"--nproc={nproc}", f"--fsize={limits.file_size_mb * mb}", f"--nofile={limits.open_files}",
         "--core=0", "--",
     ]
 
@@ -452,6 +482,9 @@ def _feed_stdin(pipe: Any, data: bytes) -> None:
             pass
 
 
+START_ATTEMPTS = 20
+
+
 def run_worker(
     job: Mapping[str, Any],
     step_timeouts: Mapping[str, float],
@@ -468,10 +501,26 @@ def run_worker(
     much is killed from outside; the caller decides what to do next. Every process of the run is
     gone when this returns.
 
+    A sandbox that cannot start for a passing reason (without root, another slot's submission may
+    briefly hold the user's whole process quota) is started again after a short wait.
+
     Raises:
         SandboxError: no isolation is possible and ``unsafe`` is false, or the sandbox did not start.
     """
-    packages = tuple(sorted(set(packages)))
+    for attempt in range(START_ATTEMPTS):
+        try:
+            return _run_once(job, step_timeouts, limits, slot, tuple(sorted(set(packages))), wall_seconds, unsafe)
+        except SandboxError as error:
+            if "temporarily unavailable" not in str(error) or attempt == START_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+def _run_once(
+    job: Mapping[str, Any], step_timeouts: Mapping[str, float], limits: Limits, slot: int, packages: tuple[str, ...],
+    wall_seconds: float | None, unsafe: bool,
+) -> WorkerRun:
     mode = sandbox_mode()
     if mode == "none" and not unsafe:
         raise SandboxError(f"no sandbox: {isolation_problem()}; refusing to run student code (see --unsafe-no-sandbox)")
@@ -514,7 +563,7 @@ def run_worker(
     switch = {"user": uid, "group": uid, "extra_groups": []} if uid is not None and mode == "none" else {}
     try:
         process = subprocess.Popen(
-            [*_prlimit(limits), *command], cwd=workdir or "/", env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [*_prlimit(limits, own_uid=uid is not None), *command], cwd=workdir or "/", env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True, pass_fds=tuple(keep), **switch,  # type: ignore[arg-type]
         )
     except OSError as error:
@@ -615,10 +664,13 @@ def _watch(
                 continue  # drain what is left in the pipes
             if now - last_memory_check > 0.1:
                 last_memory_check = now
-                resident = sum(descendants(process.pid).values())
+                inside = descendants(process.pid)
+                resident = sum(inside.values())
                 run.peak_memory_mb = max(run.peak_memory_mb, resident / 2**20)
                 if resident > limits.memory_mb * 2**20:
                     run.killed = "memory"
+                elif len(inside) > limits.processes + 4:  # bubblewrap's own processes, prlimit and setpriv
+                    run.killed = "processes"
             if current is not None and now - current_since > step_timeouts.get(current, budget):
                 run.killed = "step timeout"
             elif now - start > budget:
