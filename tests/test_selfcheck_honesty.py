@@ -23,6 +23,7 @@ import pytest
 
 from rnncourse.checks import ex01 as check_ex01
 from rnncourse.grading.grader import compare_result
+from rnncourse.grading.inkernel import as_plain
 from rnncourse.grading.spec import case_rng, load_spec
 
 from _notebooks import ROOT
@@ -311,15 +312,6 @@ def _visible_problem(cell: str, namespace: dict[str, Any]) -> str | None:
     return None
 
 
-def _as_plain(value: Any) -> Any:
-    """What the student's process sends back to the grader (as rnncourse.grading.inkernel._as_plain)."""
-    if isinstance(value, tuple):
-        return tuple(_as_plain(v) for v in value)
-    if type(value) is np.ndarray and value.dtype.kind == "f":
-        return value.astype(np.float64)
-    return f"a {type(value).__name__}"
-
-
 def _hidden_problems(cell: str, namespace: dict[str, Any]) -> list[str]:
     """The hidden cases of ``cell`` that fail, for every student in STUDENTS."""
     part = PARTS[cell]
@@ -336,7 +328,7 @@ def _hidden_problems(cell: str, namespace: dict[str, Any]) -> list[str]:
             except Exception as error:
                 problems.append(f"{case.name}: raised {type(error).__name__}: {error}")
                 continue
-            problem = compare_result(_as_plain(value), expected, case, part=part)
+            problem = compare_result(as_plain(value), expected, case, part=part)
             if problem is not None:
                 problems.append(f"{case.name}: {problem}")
     return problems

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ast
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = ["Delegation", "find_delegation"]
@@ -372,14 +372,7 @@ class _Reader(ast.NodeVisitor):
         name = node.id
         if name in INDIRECT_BUILTINS and not self._own(name):
             self.scope.problems.append(f"uses `{name}`, which {INDIRECT_BUILTINS[name]}")
-        for resolved in sorted(self.aliases.resolve([name])):
-            if _is_forbidden(resolved, self.forbidden):
-                self._forbidden_use(f"uses `{name}` ({resolved})")
-                break
-            reason = _indirect_path(resolved)
-            if reason:
-                self.scope.problems.append(f"uses `{name}` ({resolved}), which {reason}")
-                break
+        self._judge(self.aliases.resolve([name]), lambda path: f"`{name}` ({path})")
         if name in self.top and name not in self.local:  # a parameter `x` is not the notebook's `x`
             self.scope.calls.add(name)
         elif (
@@ -409,15 +402,19 @@ class _Reader(ast.NodeVisitor):
         parts = _dotted(node)
         # `a.b.c` resolves through aliases; `f(torch.nn).LSTM` may be any path its base mentions
         paths = self.aliases.resolve(parts) if parts else {f"{p}.{attr}" for p in self.aliases.contained(node.value)}
+        self._judge(paths, lambda path: path)
+        self.generic_visit(node)
+
+    def _judge(self, paths: Iterable[str], shown: Callable[[str], str]) -> None:
+        """The first of ``paths`` that is forbidden or reaches code by name, as a problem."""
         for path in sorted(paths):
             if _is_forbidden(path, self.forbidden):
-                self._forbidden_use(f"uses {path}")
-                break
+                self._forbidden_use(f"uses {shown(path)}")
+                return
             reason = _indirect_path(path)
             if reason:
-                self.scope.problems.append(f"uses {path}, which {reason}")
-                break
-        self.generic_visit(node)
+                self.scope.problems.append(f"uses {shown(path)}, which {reason}")
+                return
 
 
 def _local_names(node: ast.AST) -> set[str]:

@@ -16,7 +16,7 @@ from rnncourse.grading.course import course_root
 from rnncourse.grading.grader import compare_result
 from rnncourse.grading.spec import case_rng, load_spec
 
-__all__ = ["check_part"]
+__all__ = ["as_plain", "check_part"]
 
 
 def check_part(assignment: str, cell: str, namespace: dict[str, Any]) -> None:
@@ -38,15 +38,17 @@ def check_part(assignment: str, cell: str, namespace: dict[str, Any]) -> None:
             value = function(*[a.copy() for a in args])
         except NotImplementedError:
             raise AssertionError(f"{part.function} is not implemented") from None
-        problem = compare_result(_as_plain(value), expected, case, part=part)
+        problem = compare_result(as_plain(value), expected, case, part=part)
         assert problem is None, f"{part.function}() on {case.name}: {problem}"
 
 
-def _as_plain(value: Any) -> Any:
+def as_plain(value: Any) -> Any:
+    """A return value as the grader sees it after the wire: float arrays as float64, tuples of them,
+    and anything else as a sentence naming its type."""
     import numpy as np
 
     if isinstance(value, tuple):
-        return tuple(_as_plain(v) for v in value)
+        return tuple(as_plain(v) for v in value)
     if type(value) is np.ndarray and value.dtype.kind == "f":
         return value.astype(np.float64)
     return f"a {type(value).__name__}"
