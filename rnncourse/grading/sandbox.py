@@ -41,7 +41,6 @@ import glob
 import json
 import os
 import platform
-import re
 import selectors
 import shutil
 import signal
