@@ -5,6 +5,8 @@ against the reference implementations here. Topic modules:
 
 - :mod:`rnncourse.devices`   where tensors live, seeding
 - :mod:`rnncourse.dynamics`  recurrent maps, Elman and Jordan networks (chapter 1)
+- :mod:`rnncourse.bptt`      backpropagation through time by hand, clipping (chapter 2)
+- :mod:`rnncourse.gradcheck` finite differences in float64, relative error
 - :mod:`rnncourse.recurrent` ``torch.nn``-shaped recurrent layers
 - :mod:`rnncourse.plots`, :mod:`rnncourse.widgets`  figures and explorers for the book
 - :mod:`rnncourse.checks`    self-checks that give students readable messages
