@@ -71,6 +71,7 @@ validate: env
 
 bench: env vendor
 	$(BIN)/python benchmarks/bench_book.py
+	$(BIN)/python benchmarks/bench_bptt.py
 	$(BIN)/python benchmarks/bench_grading.py 100
 
 clean:
