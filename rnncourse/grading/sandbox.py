@@ -215,7 +215,8 @@ def allowed_site(packages: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((path, name) for name, path in entries.items()))
 
 
-def _interpreter() -> tuple[str, list[str], list[str]]:
+@functools.lru_cache(maxsize=1)
+def _interpreter() -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """The base interpreter (real path), folders to mount for it, and package folders to cover."""
     python = os.path.realpath(sys.executable)
     base = os.path.realpath(sys.base_prefix)
@@ -230,7 +231,7 @@ def _interpreter() -> tuple[str, list[str], list[str]]:
         cover.add(os.path.realpath(paths[key]))
     for pattern in ("/usr/lib/python3*/*-packages", "/usr/local/lib/python3*/*-packages", f"{base}/lib/python3*/*-packages"):
         cover.update(os.path.realpath(p) for p in glob.glob(pattern))
-    return python, mounts, sorted(p for p in cover if os.path.isdir(p))
+    return python, tuple(mounts), tuple(sorted(p for p in cover if os.path.isdir(p)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -482,6 +483,8 @@ def _feed_stdin(pipe: Any, data: bytes) -> None:
 
 
 START_ATTEMPTS = 20
+#: Without a sandbox, root runs the worker as a slot user, who may not reach the grader's Python.
+UNSAFE_AS_ROOT_HINT = "; without a sandbox, run the grader as an ordinary user who can run its Python"
 
 
 def run_worker(
@@ -554,8 +557,6 @@ def _run_once(
         command += [python, "-I", "-S", INSIDE_WORKER, str(records_write), INSIDE_SITE]
         env = _environment("/sandbox", packages)
 
-    run = WorkerRun()
-    lines = _Lines()
     start = time.monotonic()
     budget = limits.wall_seconds if wall_seconds is None else wall_seconds
     # no preexec_fn (not safe with the grader's threads): prlimit sets the limits, Popen switches the user
@@ -570,16 +571,13 @@ def _run_once(
             os.close(fd)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
-        raise SandboxError(
-            f"cannot start the worker ({error}); without a sandbox, run the grader as an ordinary user who can "
-            "run its Python"
-        ) from None
+        raise SandboxError(f"cannot start the worker ({error}){UNSAFE_AS_ROOT_HINT}") from None
     try:
         os.close(records_write)
         keep.remove(records_write)
         feeder = threading.Thread(target=_feed_stdin, args=(process.stdin, json.dumps(job).encode()), daemon=True)
         feeder.start()
-        run = _watch(process, records_read, lines, step_timeouts, limits, budget, start)
+        run = _watch(process, records_read, step_timeouts, limits, budget, start)
     finally:
         _kill_tree(process)
         for fd in [records_read, *keep]:
@@ -599,7 +597,7 @@ def _run_once(
     run.seconds = time.monotonic() - start
     if not run.records and run.killed is None and run.returncode != 0:
         # the worker never started a step: the sandbox itself failed, not the student's code
-        hint = "; without a sandbox, run the grader as an ordinary user who can run its Python" if mode == "none" else ""
+        hint = UNSAFE_AS_ROOT_HINT if mode == "none" else ""
         raise SandboxError(f"the sandbox did not start (exit code {run.returncode}): {run.output_tail.strip()[-1500:]}{hint}")
     return run
 
@@ -614,10 +612,11 @@ def _unsafe_site(packages: tuple[str, ...], workdir: str) -> str:
 
 
 def _watch(
-    process: subprocess.Popen[bytes], records_fd: int, lines: _Lines, step_timeouts: Mapping[str, float],
+    process: subprocess.Popen[bytes], records_fd: int, step_timeouts: Mapping[str, float],
     limits: Limits, budget: float, start: float,
 ) -> WorkerRun:
     run = WorkerRun()
+    lines = _Lines()
     assert process.stdout is not None
     output_fd = process.stdout.fileno()
     os.set_blocking(records_fd, False)
