@@ -4,6 +4,7 @@
 - ``validate [ASSIGNMENT ...]`` solutions score full marks and released stubs zero, with both graders
 - ``grade ASSIGNMENT SUBMISSIONS``  grade a folder or zip of submissions (sandboxed, in parallel)
 - ``export``                    the gradebook as CSV (``nbgrader export``)
+- ``experiment NAME [--tiny]``  run one of the book's slow experiments and write its results file
 """
 
 from __future__ import annotations
@@ -109,6 +110,12 @@ UNSAFE_HELP = (
 )
 
 
+def experiment(args: argparse.Namespace) -> int:
+    from rnncourse import experiments
+
+    return experiments.run(args.name, args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnncourse", description="Instructor commands for the rnncourse exercises.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--to", default="grades.csv", help="CSV file to write (default grades.csv)")
     sub.add_argument("--db", metavar="URL", help="gradebook URL (default: the course's gradebook.db)")
     sub.set_defaults(func=export)
+    from rnncourse.experiments import EXPERIMENTS
+
+    sub = commands.add_parser("experiment", help="run a slow experiment of the book and write its results file",
+                              description="Run experiment NAME (one of: " + ", ".join(sorted(EXPERIMENTS)) + "); "
+                              "`rnncourse experiment NAME --help` lists its options.")
+    sub.add_argument("name", metavar="NAME", choices=sorted(EXPERIMENTS))
+    sub.add_argument("rest", nargs=argparse.REMAINDER, help="options of the experiment (--tiny, --out, ...)")
+    sub.set_defaults(func=experiment)
     return parser
 
 
