@@ -10,29 +10,22 @@ the self-check is too weak or the hidden cases test something the notebook never
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import textwrap
-import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 
 from rnncourse.checks import ex01 as check_ex01
-from rnncourse.grading.grader import compare_result
-from rnncourse.grading.inkernel import as_plain
-from rnncourse.grading.spec import case_rng, load_spec
+from rnncourse.grading.spec import load_spec
 
+from _hidden import Mistake, hidden_problems, visible_problem
 from _notebooks import ROOT
 
 ASSIGNMENT = "ex01_elman"
 SPEC, SECRET = load_spec(ROOT, ASSIGNMENT)
 PARTS = {part.cell: part for part in SPEC.parts}
-#: Hidden cases draw fresh arguments per student: try more than one, so a lucky draw cannot hide a failure.
-STUDENTS = ("student", "another-student")
 
 
 def _cells(path) -> list[dict]:
@@ -56,16 +49,6 @@ SOLUTION = {
     if c["metadata"].get("nbgrader", {}).get("solution")
 }
 FUNCTIONS = ("softmax", "elman_step", "elman_forward", "jordan_step")
-
-
-@dataclass(frozen=True)
-class Mistake:
-    name: str
-    function: str
-    source: str
-
-    def __str__(self) -> str:
-        return self.name
 
 
 def _m(name: str, function: str, body: str) -> Mistake:
@@ -303,35 +286,12 @@ def _namespace(replacement: Mistake | None) -> dict[str, Any]:
 
 def _visible_problem(cell: str, namespace: dict[str, Any]) -> str | None:
     """None if the cell's visible self-check passes, else what it raised."""
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            exec(compile(VISIBLE[cell], f"<visible {cell}>", "exec"), dict(namespace))
-    except Exception as error:  # anything that stops the cell: the student sees an error, not a confirmation
-        return f"{type(error).__name__}: {error}"
-    return None
+    return visible_problem(VISIBLE[cell], namespace)
 
 
 def _hidden_problems(cell: str, namespace: dict[str, Any]) -> list[str]:
     """The hidden cases of ``cell`` that fail, for every student in STUDENTS."""
-    part = PARTS[cell]
-    function = namespace[part.function]
-    problems = []
-    for student in STUDENTS:
-        for index, case in enumerate(part.cases):
-            args = case.make_args(case_rng(SECRET, student, cell, index))
-            expected = case.reference(*[a.copy() for a in args])
-            try:
-                with warnings.catch_warnings(), np.errstate(all="ignore"):
-                    warnings.simplefilter("ignore")
-                    value = function(*[a.copy() for a in args])
-            except Exception as error:
-                problems.append(f"{case.name}: raised {type(error).__name__}: {error}")
-                continue
-            problem = compare_result(as_plain(value), expected, case, part=part)
-            if problem is not None:
-                problems.append(f"{case.name}: {problem}")
-    return problems
+    return hidden_problems(SPEC, SECRET, cell, namespace)
 
 
 def _cells_to_try(mistake: Mistake) -> list[str]:

@@ -307,7 +307,10 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
                     part_result.cases.append(CaseResult(case.name, False, f"raised {record['error'][:400]}"))
                 else:
                     try:
-                        value = decode_value(record.get("value"), container="tensor" if case.tensors else "ndarray")
+                        value = decode_value(
+                            record.get("value"), container="tensor" if case.tensors else "ndarray",
+                            integers=part.integer_result,
+                        )
                         problem = compare_result(value, expected[step_id], case, part=part)
                     except (WireError, ValueError, TypeError, OverflowError, MemoryError) as error:
                         problem = f"the result could not be read back ({type(error).__name__})"

@@ -16,7 +16,7 @@ from rnncourse.grading.course import course_root
 from rnncourse.grading.grader import compare_result
 from rnncourse.grading.spec import case_rng, load_spec
 
-__all__ = ["as_plain", "check_part"]
+__all__ = ["as_plain", "check_part", "fresh_copies"]
 
 
 def check_part(assignment: str, cell: str, namespace: dict[str, Any]) -> None:
@@ -33,22 +33,28 @@ def check_part(assignment: str, cell: str, namespace: dict[str, Any]) -> None:
     check_own_code(function, part.function)
     for index, case in enumerate(part.cases):
         args = case.make_args(case_rng(secret, "nbgrader", cell, index))
-        expected = case.reference(*[a.copy() for a in args])
+        expected = case.reference(*fresh_copies(args))
         try:
-            value = function(*[a.copy() for a in args])
+            value = function(*fresh_copies(args))
         except NotImplementedError:
             raise AssertionError(f"{part.function} is not implemented") from None
-        problem = compare_result(as_plain(value), expected, case, part=part)
+        problem = compare_result(as_plain(value, part.integer_result), expected, case, part=part)
         assert problem is None, f"{part.function}() on {case.name}: {problem}"
 
 
-def as_plain(value: Any) -> Any:
+def fresh_copies(args: Any) -> list[Any]:
+    """Arguments as the grader passes them: arrays copied (so nothing leaks between calls), numbers as they are."""
+    return [a.copy() if hasattr(a, "copy") and not isinstance(a, (bool, int, float)) else a for a in args]
+
+
+def as_plain(value: Any, integers: bool = False) -> Any:
     """A return value as the grader sees it after the wire: float arrays as float64, tuples of them,
-    and anything else as a sentence naming its type."""
+    and anything else as a sentence naming its type. ``integers`` (a part's ``integer_result``)
+    lets integer and boolean arrays through as float64 too."""
     import numpy as np
 
     if isinstance(value, tuple):
-        return tuple(as_plain(v) for v in value)
-    if type(value) is np.ndarray and value.dtype.kind == "f":
+        return tuple(as_plain(v, integers) for v in value)
+    if type(value) is np.ndarray and (value.dtype.kind == "f" or (integers and value.dtype.kind in "iub")):
         return value.astype(np.float64)
     return f"a {type(value).__name__}"

@@ -72,6 +72,8 @@ class Part:
     #: self-check's own test for a typical mistake (e.g. only the last state returned), so the
     #: graded feedback says what the visible check would have said.
     diagnose: Callable[[Any, Any], str | None] | None = None
+    #: The answer is an array of integers (indices, say): integer arrays are accepted, as float64.
+    integer_result: bool = False
 
 
 @dataclass(frozen=True)

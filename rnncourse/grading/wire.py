@@ -51,12 +51,15 @@ def loads_strict(text: str) -> Any:
         raise WireError(f"malformed JSON: {error}") from None
 
 
-def decode_value(obj: Any, depth: int = 0, container: str = "ndarray") -> np.ndarray | tuple[Any, ...] | str:
+def decode_value(
+    obj: Any, depth: int = 0, container: str = "ndarray", integers: bool = False
+) -> np.ndarray | tuple[Any, ...] | str:
     """Rebuild a value encoded by :func:`encode_value`, checking every field.
 
     ``container`` is what the exercise asks for: ``"ndarray"`` (a NumPy array) or ``"tensor"`` (a
     torch tensor). Returns a fresh float64 ndarray, a tuple of decoded values, or a string naming
-    what came instead.
+    what came instead. ``integers`` accepts integer and boolean arrays too (for an exercise whose
+    answer is a sequence of indices); they arrive as float64 like everything else.
     """
     if not isinstance(obj, dict) or depth > 2:
         raise WireError("value is not an object")
@@ -68,7 +71,7 @@ def decode_value(obj: Any, depth: int = 0, container: str = "ndarray") -> np.nda
             raise WireError("bad tuple")
         if length != len(items):
             return f"tuple of length {length}"
-        return tuple(decode_value(item, depth + 1, container) for item in items)
+        return tuple(decode_value(item, depth + 1, container, integers) for item in items)
     if kind == "other":
         type_name = obj.get("type")
         return f"a {type_name}" if isinstance(type_name, str) else "an unknown object"
@@ -89,6 +92,6 @@ def decode_value(obj: Any, depth: int = 0, container: str = "ndarray") -> np.nda
         return f"a {obj.get('type') if isinstance(obj.get('type'), str) else 'non-array'} (expected {wanted})"
     if dtype not in _KNOWN_DTYPES:
         raise WireError(f"unexpected dtype {dtype!r}")
-    if dtype != "bfloat16" and np.dtype(dtype).kind != "f":
+    if dtype != "bfloat16" and np.dtype(dtype).kind != "f" and not (integers and np.dtype(dtype).kind in "iub"):
         return f"an array of dtype {dtype} (expected floating point)"
     return np.array(data, dtype=np.float64).reshape(shape)
