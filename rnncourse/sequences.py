@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 Array = NDArray[np.floating]
 
-__all__ = ["delayed_recall_series", "kalman_filter_1d", "simulate_scalar_lds"]
+__all__ = ["delayed_recall_series", "kalman_filter_1d", "lagged_bit_stream", "simulate_scalar_lds"]
 
 
 def delayed_recall_series(
@@ -124,3 +124,37 @@ def kalman_filter_1d(
         means[t] = mean
         variances[t] = var
     return means, variances
+
+
+def lagged_bit_stream(
+    length: int, lag: int, rng: np.random.Generator, batch_size: int = 1
+) -> tuple[NDArray[np.int_], NDArray[np.int_]]:
+    """Parallel streams of fair random bits whose target is the bit seen ``lag`` steps earlier.
+
+    .. math::
+
+        x^{(t)} \\sim \\mathrm{Bernoulli}(1/2) \\text{ independently}, \\qquad y^{(t)} = x^{(t - \\mathrm{lag})}.
+
+    Nothing else in the stream predicts :math:`y^{(t)}`, so a model can beat chance (1/2) only by
+    remembering each bit for exactly ``lag`` steps: the task of the *truncation* experiment (book:
+    *Backpropagation through time*, section *Truncated BPTT*). The streams can be cut into chunks and
+    fed one after the other to a model that carries its state across the cuts.
+
+    The first ``lag`` targets are bits drawn *before* the stream begins (independent of ``x``, so
+    unpredictable): every target is a fair bit, and a score should skip ``t < lag``.
+
+    Args:
+        length: ``N``, time steps.
+        lag: the memory the task needs, at least 1.
+        rng: source of randomness.
+        batch_size: ``B``, independent streams.
+
+    Returns:
+        ``(x, y)``: inputs and targets of 0s and 1s, each ``(N, B)``;
+        ``y[t] == x[t - lag]`` for ``t >= lag``.
+    """
+    if lag < 1 or length < 1 or batch_size < 1:
+        raise ValueError(f"need lag, length and batch_size >= 1, got {lag}, {length}, {batch_size}")
+    bits = rng.integers(0, 2, size=(length + lag, batch_size))
+    return bits[lag:], bits[:length]
+

@@ -23,6 +23,7 @@ __all__ = ["EXPERIMENTS", "load_results", "parser", "results_path", "run", "writ
 EXPERIMENTS: dict[str, str] = {
     "binary-addition": "rnncourse.experiments.binary_addition",
     "char-model": "rnncourse.experiments.char_model",
+    "teacher-forcing": "rnncourse.experiments.teacher_forcing",
     "truncation": "rnncourse.experiments.truncation",
 }
 
