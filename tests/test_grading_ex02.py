@@ -4,17 +4,16 @@ their parts with feedback that says why, and a plausible mistake costs only the 
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
 import pytest
+from _notebooks import ROOT
+from corpus import with_answer
+from test_ex02 import CORRECT_VARIANTS, MISTAKES
 
 from rnncourse.grading import course
 from rnncourse.grading.batch import grade_batch
-
-from _notebooks import ROOT
-from test_ex02 import CORRECT_VARIANTS, MISTAKES
 
 ASSIGNMENT = "ex02_bptt"
 FAST = {"call_timeout": 10.0, "cell_timeout": 30.0, "wall_seconds": 120.0, "memory_mb": 1024}
@@ -45,32 +44,24 @@ def _correct() -> dict:
     return course.filled_in(ROOT, ASSIGNMENT, ASSIGNMENT)
 
 
-def _with(nb: dict, grade_id: str, source: str) -> dict:
-    nb = copy.deepcopy(nb)
-    for cell in nb["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
-            cell["source"] = source
-    return nb
-
-
 def _unusual() -> dict:
     nb = _correct()
     for variant in CORRECT_VARIANTS:
-        nb = _with(nb, variant.function, variant.source)
+        nb = with_answer(nb, variant.function, variant.source)
     return nb
 
 
 def _mistake(name: str) -> dict:
     chosen = next(m for m in MISTAKES if m.name == name)
-    return _with(_correct(), chosen.function, chosen.source)
+    return with_answer(_correct(), chosen.function, chosen.source)
 
 
 SUBMISSIONS = {
     "solution": _correct,
     "unusual-styles": _unusual,
     "released": lambda: course.read_json(ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"),
-    "autograd-bptt": lambda: _with(_correct(), "bptt", AUTOGRAD_BPTT),
-    "reference-step": lambda: _with(_correct(), "step_backward", REFERENCE_STEP),
+    "autograd-bptt": lambda: with_answer(_correct(), "bptt", AUTOGRAD_BPTT),
+    "reference-step": lambda: with_answer(_correct(), "step_backward", REFERENCE_STEP),
     "no-sum-over-time": lambda: _mistake("bptt: no sum over time (last step kept)"),
 }
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SelfCheckError", "check_array", "check_own_code"]
+__all__ = ["SelfCheckError", "check_array", "check_own_code", "check_unchanged"]
 
 #: Modules whose functions an exercise must not call in place of its own code.
 REFERENCE_MODULES = ("rnncourse", "torch", "scipy")
@@ -76,6 +76,16 @@ def check_array(
             f"{float(error[index]):.3g} at index {tuple(int(i) for i in index)} "
             f"(got {float(got[index]):.6g}, expected {float(expected[index]):.6g})." + (f" {hint}" if hint else "")
         )
+
+
+def check_unchanged(task: str, names: Iterable[str], before: Iterable[Any], after: Iterable[Any]) -> None:
+    """Refuse a function that changed an array argument in place (``before``: copies taken before the call)."""
+    for name, old, new in zip(names, before, after):
+        if isinstance(old, np.ndarray) and not np.array_equal(old, new):
+            raise SelfCheckError(
+                f"{task} changed its argument `{name}` in place: the caller still needs it. Build new arrays "
+                "instead of assigning into the inputs (or work on a copy)."
+            )
 
 
 def _referenced_names(code: types.CodeType) -> Iterable[str]:

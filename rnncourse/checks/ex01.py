@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rnncourse import dynamics
-from rnncourse.checks import SelfCheckError, check_array, check_own_code
+from rnncourse.checks import SelfCheckError, check_array, check_own_code, check_unchanged
 
 __all__ = [
     "FORWARD_HINT",
@@ -372,12 +372,7 @@ def _check_call(
             check_array(f"item {index} ({what}) of {task}", item, item_expected, meaning=item_meaning.strip(), hint=hint)
     else:
         check_array(task, got, expected, meaning=meaning, hint=hint)
-    for name, old, new in zip(names, before, args):
-        if not np.array_equal(old, new):
-            raise SelfCheckError(
-                f"{task} changed its argument `{name}` in place: the caller still needs it. Build new arrays "
-                "instead of assigning into the inputs (or work on a copy)."
-            )
+    check_unchanged(task, names, before, args)
     return got
 
 

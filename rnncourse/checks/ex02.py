@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from rnncourse import bptt, dynamics, sampling
-from rnncourse.checks import SelfCheckError, check_array, check_own_code
-from rnncourse.checks.ex01 import _call, _close, _is_float_array, _is_list, _never_raises
+from rnncourse.checks import SelfCheckError, check_array, check_own_code, check_unchanged
+from rnncourse.checks.ex01 import _call, _close, _is_float_array, _is_list, _never_raises, _sizes
 from rnncourse.gradcheck import numerical_gradient
 
 __all__ = [
@@ -269,17 +269,8 @@ def _check_tuple_call(
     for index, (item, item_expected, meaning) in enumerate(zip(got, expected, items)):
         name, shape = meaning.split(" ", 1)
         check_array(f"item {index} ({name}) of {task}", item, item_expected, meaning=shape, hint=hint, rtol=rtol, atol=atol)
-    for name, old, new in zip(names, args, copy):
-        if isinstance(old, np.ndarray) and not np.array_equal(old, new):
-            raise SelfCheckError(
-                f"{task} changed its argument `{name}` in place: the caller still needs it. Build new arrays "
-                "instead of assigning into the inputs (or work on a copy)."
-            )
+    check_unchanged(task, names, args, copy)
     return got
-
-
-def _sizes(**sizes: int) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sizes.items())
 
 
 # --------------------------------------------------------------------------- part 1: one step backward
@@ -402,8 +393,7 @@ def _check_temperature_on(softmax_with_temperature: Callable[..., Any], cases) -
         got = _call(f"{task} with {label}", softmax_with_temperature, o, temperature, hint=TEMPERATURE_HINT)
         check_array(f"{task} with {label}", got, expected, meaning="(B, K)" if o.ndim == 2 else "(K,)",
                     hint=TEMPERATURE_HINT)
-        if not np.array_equal(before, o):
-            raise SelfCheckError(f"{task} changed its argument `o` in place: build a new array instead.")
+        check_unchanged(f"{task} with {label}", ["o"], [before], [o])
 
 
 def check_softmax_with_temperature(softmax_with_temperature: Callable[..., Any], seed: int = 26) -> None:
@@ -457,8 +447,6 @@ def check_sample(sample: Callable[..., Any], seed: int = 28) -> None:
                 f"{label} generated {got.tolist()}; expected {expected.tolist()} (the first difference is draw "
                 f"{first}). {SAMPLE_HINT}"
             )
-        for name, old, new in zip(SAMPLE_NAMES, before, args):
-            if isinstance(old, np.ndarray) and not np.array_equal(old, new):
-                raise SelfCheckError(f"{label} changed its argument `{name}` in place.")
+        check_unchanged(label, SAMPLE_NAMES, before, args)
     print("sample: the same characters as the reference for five networks (one with a long memory of its "
           "burn-in), temperatures 0 to 1.5, with one to six burn-in characters.")
