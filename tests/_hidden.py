@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rnncourse.grading.grader import compare_result
-from rnncourse.grading.inkernel import as_plain, fresh_copies
+from rnncourse.grading.inkernel import case_problem
 from rnncourse.grading.spec import AssignmentSpec, case_rng
 
 #: Hidden cases draw fresh arguments per student: try more than one, so a lucky draw cannot hide a failure.
@@ -86,16 +85,13 @@ def hidden_problems(spec: AssignmentSpec, secret: bytes, cell: str, namespace: d
     problems = []
     for student in students:
         for index, case in enumerate(part.cases):
-            args = case.make_args(case_rng(secret, student, cell, index))
-            expected = case.reference(*fresh_copies(args))
             try:
                 with warnings.catch_warnings(), np.errstate(all="ignore"):
                     warnings.simplefilter("ignore")
-                    value = function(*fresh_copies(args))
+                    problem = case_problem(function, part, case, case_rng(secret, student, cell, index))
             except Exception as error:
                 problems.append(f"{case.name}: raised {type(error).__name__}: {error}")
                 continue
-            problem = compare_result(as_plain(value, part.integer_result), expected, case, part=part)
             if problem is not None:
                 problems.append(f"{case.name}: {problem}")
     return problems

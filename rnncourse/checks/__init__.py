@@ -95,15 +95,32 @@ def _referenced_names(code: types.CodeType) -> Iterable[str]:
             yield from _referenced_names(const)
 
 
-def check_own_code(func: Callable[..., Any], task: str) -> None:
+#: Names of torch's recurrent layers and fused recurrent functions: refused even where torch is allowed.
+TORCH_RECURRENT = frozenset({
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNNCellBase", "_VF", "_VariableFunctions",
+    "lstm", "lstm_cell", "gru", "gru_cell", "rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "ops",
+})
+#: Modules inside torch that hold its recurrent layers and kernels.
+TORCH_RECURRENT_MODULES = ("torch.nn.modules.rnn", "torch._VF", "torch._C", "torch.ops")
+
+
+def _owner(value: Any) -> str:
+    owner = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", "")
+    return owner if isinstance(owner, str) else ""
+
+
+def check_own_code(func: Callable[..., Any], task: str, allow_torch: bool = False) -> None:
     """Refuse a function that hands its work to a reference implementation.
 
     Catches a function that *is* one from ``rnncourse``/``torch``/``scipy`` (for example
     ``elman_step = rnncourse.dynamics.elman_step``), one whose body uses a global bound to
     such a module or function (under any alias), and one that looks names up by string
-    (``getattr``, ``__import__``, ``eval``). The autograder applies a stricter version of this rule
-    outside your kernel, so passing here is necessary, not sufficient.
+    (``getattr``, ``__import__``, ``eval``). With ``allow_torch`` (an exercise written in PyTorch)
+    torch's tensors and functions are fine, but not its recurrent layers, cells and fused kernels
+    (``torch.nn.LSTM``, ``torch.lstm``, ``torch._VF``). The autograder applies a stricter version of
+    this rule outside your kernel, so passing here is necessary, not sufficient.
     """
+    library = "PyTorch tensor operations" if allow_torch else "NumPy"
     if not isinstance(func, types.FunctionType):
         raise SelfCheckError(
             f"{task}: expected a function defined with `def` in this notebook, got {type(func).__name__}."
@@ -112,18 +129,30 @@ def check_own_code(func: Callable[..., Any], task: str) -> None:
     if module.split(".")[0] in REFERENCE_MODULES:
         raise SelfCheckError(
             f"{task}: this is {module}.{func.__name__}, the reference implementation. "
-            "Write the computation yourself with NumPy."
+            f"Write the computation yourself with {library}."
         )
     for name in set(_referenced_names(func.__code__)):
         if name in INDIRECT_LOOKUPS:
             raise SelfCheckError(
                 f"{task}: the function uses `{name}`, which can reach other code by name. "
-                "Write the computation directly with NumPy."
+                f"Write the computation directly with {library}."
             )
+        is_global = name in func.__globals__ or hasattr(builtins, name)
         value = func.__globals__.get(name, getattr(builtins, name, None))
-        owner = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", "")
-        if isinstance(owner, str) and owner.split(".")[0] in REFERENCE_MODULES:
+        owner = _owner(value) if is_global else ""
+        in_torch = owner.split(".")[0] == "torch"
+        recurrent = (
+            (allow_torch and not is_global and name in TORCH_RECURRENT)
+            or (in_torch and owner.startswith(TORCH_RECURRENT_MODULES))
+            or (in_torch and getattr(value, "__name__", "") in TORCH_RECURRENT)
+        )
+        if recurrent:
+            raise SelfCheckError(
+                f"{task}: the function uses `{name}`, one of torch's own recurrent layers or kernels. "
+                "This exercise asks you to write the recurrence yourself from tensor operations."
+            )
+        if owner.split(".")[0] in REFERENCE_MODULES and not (allow_torch and in_torch):
             raise SelfCheckError(
                 f"{task}: the function uses `{name}` (from {owner}). This exercise asks you to write "
-                "the computation yourself with NumPy, not to call a library's recurrent network."
+                f"the computation yourself with {library}, not to call a library's recurrent network."
             )

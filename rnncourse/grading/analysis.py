@@ -25,7 +25,7 @@ import builtins
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Delegation", "find_delegation"]
+__all__ = ["Delegation", "find_delegation", "is_forbidden"]
 
 #: Built-ins that reach code or namespaces by name (unless the notebook binds the name itself).
 INDIRECT_BUILTINS = {
@@ -138,8 +138,12 @@ def _dotted(node: ast.AST) -> list[str] | None:
     return None
 
 
-def _is_forbidden(path: str, forbidden: Sequence[str]) -> bool:
+def is_forbidden(path: str, forbidden: Sequence[str]) -> bool:
+    """``path`` is one of ``forbidden`` or lies inside one (``torch.nn.LSTM`` inside ``torch``)."""
     return any(path == f or path.startswith(f + ".") for f in forbidden)
+
+
+_is_forbidden = is_forbidden
 
 
 def _indirect_path(path: str) -> str | None:

@@ -96,10 +96,15 @@ def _instructor(root: str, assignment: str) -> tuple[AssignmentSpec, bytes, str]
 
 
 def poisoned_names(spec: AssignmentSpec) -> list[str]:
-    """Forbidden names inside allowed packages that every part forbids: stubbed out in the sandbox."""
+    """Forbidden names inside allowed packages that every part forbids (by that name or a module above
+    it: a NumPy part that forbids all of ``torch`` forbids ``torch.nn.LSTM`` too): stubbed out in the sandbox."""
     allowed = {name.replace("-", "_") for name in spec.packages}
-    every = set.intersection(*(set(part.forbidden) for part in spec.parts)) if spec.parts else set()
-    return sorted(name for name in every if "." in name and name.split(".")[0] in allowed)
+    named = {name for part in spec.parts for name in part.forbidden}
+    return sorted(
+        name for name in named
+        if "." in name and name.split(".")[0] in allowed
+        and all(analysis.is_forbidden(name, part.forbidden) for part in spec.parts)
+    )
 
 
 def compare_result(value: Any, expected: Any, case: Case, what: str = "the result", part: Part | None = None) -> str | None:
@@ -158,17 +163,64 @@ def _to_wire(value: Any, tensors: bool) -> dict[str, Any]:
     return encode_array(value if isinstance(value, (bool, int, float)) else np.asarray(value, dtype=np.float64), tensor=tensors)
 
 
-def _reference(case: Case, args: list[Any]) -> Any:
-    """The expected result, computed here (never in the sandbox), as float64 arrays."""
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_to_numpy(v) for v in value)
+    return value.detach().cpu().double().numpy()
+
+
+def _flat(value: Any) -> list[Any]:
+    if isinstance(value, tuple):
+        return [v for item in value for v in _flat(item)]
+    return [value]
+
+
+def _reference(case: Case, args: list[Any], rng: np.random.Generator | None = None) -> tuple[Any, Any, list[np.ndarray]]:
+    """The expected result, computed here (never in the sandbox), as float64 arrays; with
+    ``case.gradients``, also the expected gradients and the probes that weight the outputs."""
     if case.tensors:
         import torch
 
-        args = [torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a for a in args]
-        value = case.reference(*args)
-        if isinstance(value, tuple):
-            return tuple(v.detach().cpu().double().numpy() for v in value)
-        return value.detach().cpu().double().numpy()
-    return case.reference(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+        targs = [torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a for a in args]
+        for i in case.gradients:
+            targs[i].requires_grad_(True)
+        value = case.reference(*targs)
+        if not case.gradients:
+            return _to_numpy(value), None, []
+        assert rng is not None
+        outputs = _flat(value)
+        probes = [rng.standard_normal(tuple(o.shape)) for o in outputs]
+        total = sum((o * torch.from_numpy(p).to(o.dtype)).sum() for o, p in zip(outputs, probes))
+        grads = torch.autograd.grad(total, [targs[i] for i in case.gradients], allow_unused=True)
+        expected = tuple(
+            np.zeros(targs[i].shape) if g is None else g.detach().cpu().double().numpy()
+            for i, g in zip(case.gradients, grads)
+        )
+        return _to_numpy(value), expected, probes
+    return case.reference(*[a.copy() if isinstance(a, np.ndarray) else a for a in args]), None, []
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def compare_gradients(record: dict[str, Any], expected: tuple[np.ndarray, ...], case: Case) -> str | None:
+    """None if the gradients the sandbox sent back match ``expected``; otherwise what differs."""
+    if isinstance(record.get("gradient_error"), str):
+        return f"the gradients could not be computed: {record['gradient_error'][:400]}"
+    grads = decode_value(record.get("gradients"), container="tensor")
+    if not isinstance(grads, tuple) or len(grads) != len(expected):
+        return "the gradients could not be read back"
+    for position, g, e in zip(case.gradients, grads, expected):
+        what = f"the gradient with respect to the {_ordinal(position + 1)} argument"
+        if isinstance(g, str) and "NoneType" in g:
+            if not np.any(e):
+                continue
+            return f"{what} is missing: the result does not depend on that argument through autograd"
+        problem = _compare(g, e, case, what, "")
+        if problem:
+            return problem
+    return None
 
 
 def _draw_args(case: Case, rng: np.random.Generator) -> list[Any]:
@@ -225,14 +277,19 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
         timeouts[f"cell{i}"] = limits.cell_timeout or spec.cell_timeout
         labels[f"cell{i}"] = f"code cell {label}"
     expected: dict[str, Any] = {}  # step id -> the reference result, computed here
+    expected_gradients: dict[str, Any] = {}
     for part in spec.parts:
         if part.cell in delegations:
             continue
         for j, case in enumerate(part.cases):
-            args = _draw_args(case, case_rng(secret, unit.student, part.cell, j))
+            rng = case_rng(secret, unit.student, part.cell, j)
+            args = _draw_args(case, rng)
             step_id = f"{part.cell}#{j}"
-            steps.append({"id": step_id, "kind": "call", "function": part.function, "args": [_to_wire(a, case.tensors) for a in args]})
-            expected[step_id] = _reference(case, args)
+            step = {"id": step_id, "kind": "call", "function": part.function, "args": [_to_wire(a, case.tensors) for a in args]}
+            expected[step_id], expected_gradients[step_id], probes = _reference(case, args, rng)
+            if case.gradients:
+                step.update(wrt=list(case.gradients), probe=[encode_array(p, tensor=True) for p in probes])
+            steps.append(step)
             timeouts[step_id] = limits.call_timeout or spec.call_timeout
             labels[step_id] = f"{part.function}() ({case.name})"
 
@@ -312,6 +369,8 @@ def grade_unit(unit: GradingUnit) -> SubmissionResult:
                             integers=part.integer_result,
                         )
                         problem = compare_result(value, expected[step_id], case, part=part)
+                        if problem is None and case.gradients:
+                            problem = compare_gradients(record, expected_gradients[step_id], case)
                     except (WireError, ValueError, TypeError, OverflowError, MemoryError) as error:
                         problem = f"the result could not be read back ({type(error).__name__})"
                     part_result.cases.append(CaseResult(case.name, problem is None, problem or "correct"))

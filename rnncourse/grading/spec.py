@@ -53,6 +53,15 @@ class Case:
     #: The student's function receives torch tensors (float64, CPU) and must return tensors;
     #: the reference receives the same values as tensors too.
     tensors: bool = False
+    #: Positions (from 0) of the arguments whose gradients are graded too (only with ``tensors``).
+    #: The grader draws a fixed random weighting ``P_k`` of every tensor the function returns and
+    #: compares the gradient of ``sum_k <output_k, P_k>`` with respect to those arguments, computed by
+    #: autograd through the student's function (in the sandbox) and through the reference (here).
+    gradients: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.gradients and not self.tensors:
+            raise ValueError(f"case {self.name!r}: gradients are graded only for tensor cases (tensors=True)")
 
 
 @dataclass(frozen=True)

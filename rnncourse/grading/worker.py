@@ -113,6 +113,32 @@ def run_source(source: str, label: str, namespace: dict) -> str | None:
     return first
 
 
+def _tensors(value) -> list:
+    """The tensors in a (nested) tuple, in order."""
+    if isinstance(value, tuple):
+        return [t for item in value for t in _tensors(item)]
+    return [value]
+
+
+def gradients(value, inputs, probes) -> dict:
+    """``{"gradients": ...}``: the gradient of ``sum_k <output_k, probe_k>`` with respect to ``inputs``
+    (``None`` where the result does not depend on an input), or ``{"gradient_error": ...}``."""
+    import torch
+
+    outputs = _tensors(value)
+    if len(outputs) != len(probes) or not all(type(o) is torch.Tensor for o in outputs):
+        return {"gradient_error": f"the result holds {len(outputs)} item(s) where {len(probes)} tensor(s) were expected"}
+    try:
+        total = sum((o * decode_input(p).to(o.dtype)).sum() for o, p in zip(outputs, probes))
+        if not getattr(total, "requires_grad", False):
+            return {"gradient_error": "the result is not connected to the inputs through autograd "
+                    "(was it computed outside torch, or detached?)"}
+        grads = torch.autograd.grad(total, inputs, allow_unused=True)
+    except BaseException as error:  # noqa: BLE001
+        return {"gradient_error": describe(error)}
+    return {"gradients": encode_value(tuple(grads))}
+
+
 def _stub(path: str):
     def forbidden(*args, **kwargs):
         raise RuntimeError(f"{path} is not allowed in this exercise: write this computation yourself")
@@ -121,17 +147,33 @@ def _stub(path: str):
 
 
 def poison(paths) -> None:
-    """Replace each forbidden object (``"torch.nn.LSTM"``) in every loaded module by a stub that raises."""
+    """Replace each forbidden object (``"torch.nn.LSTM"``) in every loaded module by a stub that raises.
+
+    Modules themselves are left alone: replacing ``torch._VF`` everywhere would break ``torch.einsum``
+    and the rest of torch that calls through it. Name the functions inside (``"torch._VF.lstm"``);
+    the static analysis refuses any use of a forbidden module in the student's code.
+    """
     import importlib
+    import types
 
     targets = {}
+    keep = []  # the objects stay alive, so their ids cannot be reused by something innocent
     for path in paths:
         module_name, _, attribute = path.rpartition(".")
         try:
             module = importlib.import_module(module_name)
-            targets[id(getattr(module, attribute))] = path
+            value = getattr(module, attribute)
         except Exception:  # noqa: BLE001 - not importable here: nothing to poison
             continue
+        if isinstance(value, types.ModuleType):
+            continue
+        keep.append(value)
+        targets[id(value)] = path
+        if attribute not in vars(module):  # served by a module-level __getattr__ (torch._VF)
+            try:
+                setattr(module, attribute, _stub(path))
+            except (AttributeError, TypeError):
+                pass
     for module in list(sys.modules.values()):
         try:
             items = list(vars(module).items())
@@ -182,7 +224,13 @@ def main() -> None:
             else:
                 try:
                     args = [decode_input(a) for a in step["args"]]
-                    record["value"] = encode_value(function(*args))
+                    wrt = step.get("wrt") or []
+                    for i in wrt:
+                        args[i].requires_grad_(True)
+                    value = function(*args)
+                    record["value"] = encode_value(value)
+                    if wrt:
+                        record.update(gradients(value, [args[i] for i in wrt], step.get("probe", [])))
                 except BaseException as error:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
                     record["error"] = describe(error)
         emit(record)
