@@ -7,7 +7,9 @@ against the reference implementations here. Topic modules:
 - :mod:`rnncourse.dynamics`  recurrent maps, Elman and Jordan networks (chapter 1)
 - :mod:`rnncourse.bptt`      backpropagation through time by hand, clipping (chapter 2)
 - :mod:`rnncourse.gradcheck` finite differences in float64, relative error
-- :mod:`rnncourse.recurrent` ``torch.nn``-shaped recurrent layers
+- :mod:`rnncourse.recurrent` ``torch.nn``-shaped recurrent layers and cells written from their equations:
+  :class:`~rnncourse.RNN`, :class:`~rnncourse.LSTM`, :class:`~rnncourse.GRU` and the cells
+  :class:`~rnncourse.RNNCell`, :class:`~rnncourse.LSTMCell`, :class:`~rnncourse.GRUCell` (chapter 3)
 - :mod:`rnncourse.plots`, :mod:`rnncourse.widgets`  figures and explorers for the book
 - :mod:`rnncourse.checks`    self-checks that give students readable messages
 
@@ -20,16 +22,42 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "available_devices", "device", "seed_everything"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "GRUCell",
+    "LSTMCell",
+    "RNNCell",
+    "__version__",
+    "available_devices",
+    "device",
+    "seed_everything",
+]
 
-_LAZY = {"available_devices", "device", "seed_everything"}
+#: Top-level names and the module each comes from, imported on first use.
+_LAZY = {
+    "available_devices": "devices",
+    "device": "devices",
+    "seed_everything": "devices",
+    "RNN": "recurrent",
+    "LSTM": "recurrent",
+    "GRU": "recurrent",
+    "RNNCell": "recurrent",
+    "LSTMCell": "recurrent",
+    "GRUCell": "recurrent",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from rnncourse import devices
+        import importlib
 
-        value = getattr(devices, name)
+        value = getattr(importlib.import_module(f"rnncourse.{_LAZY[name]}"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'rnncourse' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -238,6 +238,17 @@ CORRECT_VARIANTS = [
             h = torch.sigmoid(o) * torch.tanh(C)
             out += [h]
         return torch.stack(out), out[-1], C"""),
+    mistake("layer: a preallocated output filled in place, h_n and C_n cloned", "lstm_layer", LAYER, """
+        T, B, H = x.shape[0], x.shape[1], h0.shape[1]
+        output = torch.empty(T, B, H, dtype=x.dtype)
+        h, C = h0.clone(), C0.clone()
+        for t in range(T):
+            gates = torch.addmm(b_ih + b_hh, x[t], W_ih.T) + h.matmul(W_hh.T)
+            i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
+            C = f.sigmoid() * C + i.sigmoid() * g.tanh()
+            h = o.sigmoid() * C.tanh()
+            output[t] = h
+        return output, h.clone(), C.clone()"""),
     mistake("bi: reversed by indexing, backward cell written inline", "bidirectional_lstm", BI, """
         T, B = x.shape[0], x.shape[1]
         H = W_hh_b.shape[1]
