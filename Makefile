@@ -72,7 +72,10 @@ validate: env
 bench: env vendor
 	$(BIN)/python benchmarks/bench_book.py
 	$(BIN)/python benchmarks/bench_bptt.py
+	$(BIN)/python benchmarks/bench_layers.py
+	$(BIN)/python benchmarks/bench_long_lag.py
 	$(BIN)/python benchmarks/bench_grading.py 100
+	$(BIN)/python benchmarks/bench_grading.py per-exercise
 
 clean:
 	rm -rf _build _vendor

@@ -4,6 +4,10 @@ overhead of the sandbox beyond the notebook's own compute.
 
 Run: `.venv/bin/python benchmarks/bench_grading.py [N]` (default N=100). Prints numbers only.
 Targets from the issue: speed-up >= 1.8x on 2 cores, overhead <= 1.5 s per submission.
+
+`.venv/bin/python benchmarks/bench_grading.py per-exercise [REPEATS]` instead times one correct submission of
+every exercise through the sandbox (median of REPEATS, default 5): exercise 3 imports torch inside the
+sandbox and runs it, with gradients, for two of its parts; exercise 1 is NumPy only.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from rnncourse.grading import course  # noqa: E402
 from rnncourse.grading.batch import grade_batch  # noqa: E402
 from rnncourse.grading.grader import GradingUnit, grade_unit  # noqa: E402
 from rnncourse.grading.sandbox import sandbox_mode  # noqa: E402
+from rnncourse.grading.spec import load_spec  # noqa: E402
 
 ASSIGNMENT = "ex01_elman"
 
@@ -73,7 +78,29 @@ def own_compute_seconds(notebook: dict) -> float:
     return time.perf_counter() - start
 
 
+def per_exercise(repeats: int) -> None:
+    """Median wall time of grading one correct submission of each exercise, sandboxed."""
+    print(f"machine: {os.cpu_count()} cores; sandbox: {sandbox_mode()}; one correct submission each, median of {repeats}")
+    with tempfile.TemporaryDirectory(prefix="rnncourse-bench-per-exercise-") as tmp:
+        for assignment in course.assignments(ROOT):
+            folder = Path(tmp) / assignment
+            folder.mkdir()
+            (folder / f"{assignment}.ipynb").write_text(json.dumps(course.filled_in(ROOT, assignment)))
+            times, scores = [], set()
+            for i in range(repeats):
+                start = time.perf_counter()
+                result = grade_unit(GradingUnit(str(ROOT), assignment, f"s{i}", str(folder)))
+                times.append(time.perf_counter() - start)
+                scores.add((result.score, result.max_score))
+            spec_packages = ", ".join(load_spec(ROOT, assignment)[0].packages)
+            print(f"{assignment:12s} {statistics.median(times):6.2f} s per submission "
+                  f"(min {min(times):.2f}, max {max(times):.2f}; score {sorted(scores)}; sandbox packages: {spec_packages})")
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "per-exercise":
+        per_exercise(int(sys.argv[2]) if len(sys.argv) > 2 else 5)
+        return
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     print(f"machine: {os.cpu_count()} cores; sandbox: {sandbox_mode()}; {n} submissions of {ASSIGNMENT}")
     with tempfile.TemporaryDirectory(prefix="rnncourse-bench-grading-") as tmp:

@@ -483,12 +483,12 @@ def memory_cell_trace(
 
     A linear unit with a self-link of weight 1 keeps its value; three logistic gates control it:
 
-    .. math::  c^{(t)} = \kappa^{(t)} c^{(t-1)} + \omega^{(t)} x^{(t)}, \qquad y^{(t)} = \rho^{(t)} c^{(t)},
+    .. math::  C^{(t)} = f^{(t)} C^{(t-1)} + i^{(t)} x^{(t)}, \qquad m^{(t)} = o^{(t)} C^{(t)},
 
-    where :math:`\omega` is the write gate (lets the input in), :math:`\kappa` the keep gate (multiplies the
-    self-link: 1 keeps, 0 forgets) and :math:`\rho` the read gate (lets the value out). The LSTM's cell
-    state is this circuit with :math:`\omega = i`, :math:`\kappa = f`, :math:`\rho = o` and the input
-    :math:`g`, plus a ``tanh`` on the way out.
+    where :math:`i` is the write gate (lets the input in), :math:`f` the keep gate (multiplies the
+    self-link: 1 keeps, 0 forgets) and :math:`o` the read gate (lets the value out), the letters of the
+    book (chapter 3, equation ch03-eq-circuit). The LSTM's cell state is this circuit with the input
+    :math:`\tilde C` (torch's ``g``), plus a ``tanh`` on the way out.
 
     Args:
         inputs: ``(T,)`` or ``(T, ...)`` the values :math:`x^{(t)}` offered to the cell (row ``t`` is step ``t``,
@@ -497,7 +497,7 @@ def memory_cell_trace(
         c0: the cell's value before the first step.
 
     Returns:
-        ``(cells, outputs)``, both shaped like ``inputs``: :math:`c^{(t)}` and :math:`y^{(t)}`.
+        ``(cells, outputs)``, both shaped like ``inputs``: :math:`C^{(t)}` and :math:`m^{(t)}`.
     """
     x, w, k, r = _gates_like(inputs, write, keep, read)
     cells = np.empty_like(x)
@@ -517,13 +517,13 @@ def memory_cell_backward(
 
     .. math::
 
-        \frac{\partial L}{\partial c^{(t)}} = \rho^{(t)} \frac{\partial L}{\partial y^{(t)}}
-            + \kappa^{(t+1)} \frac{\partial L}{\partial c^{(t+1)}}, \qquad
-        \frac{\partial L}{\partial x^{(t)}} = \omega^{(t)} \frac{\partial L}{\partial c^{(t)}}.
+        \frac{\partial L}{\partial C^{(t)}} = o^{(t)} \frac{\partial L}{\partial m^{(t)}}
+            + f^{(t+1)} \frac{\partial L}{\partial C^{(t+1)}}, \qquad
+        \frac{\partial L}{\partial x^{(t)}} = i^{(t)} \frac{\partial L}{\partial C^{(t)}}.
 
     So an error placed on the output at the read time :math:`t_r` alone reaches the cell at the write time
-    :math:`t_w` multiplied by :math:`\rho^{(t_r)} \prod_{s = t_w + 1}^{t_r} \kappa^{(s)}`, and nothing else:
-    exactly :math:`\rho^{(t_r)}` when every keep gate is 1, however long the gap. (A tanh unit in the same
+    :math:`t_w` multiplied by :math:`o^{(t_r)} \prod_{s = t_w + 1}^{t_r} f^{(s)}`, and nothing else:
+    exactly :math:`o^{(t_r)}` when every keep gate is 1, however long the gap. (A tanh unit in the same
     place would multiply it by :math:`W \tanh'` once per step.)
 
     Args:

@@ -18,7 +18,7 @@ module             one step                                    returns
 same names, shapes, gate order and initialisation, ``state_dict`` moves both ways, and the forward pass
 takes and returns the same things (initial states optional, unbatched inputs, ``batch_first``,
 :class:`~torch.nn.utils.rnn.PackedSequence`). The equations are derived in the book, chapter 3,
-*Gated memory: LSTM and GRU*; the letters are the course's (:doc:`/notation`).
+*Gated memory: LSTM and GRU*; the letters are the course's (see the notation page of the book).
 
 Everything is computed with ordinary tensor operations (``@``, ``sigmoid``, ``tanh``, ``relu``, ``cat``)
 that autograd differentiates; none of PyTorch's fused recurrent kernels is called. Three habits keep it

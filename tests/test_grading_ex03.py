@@ -131,7 +131,7 @@ def test_a_plausible_mistake_costs_only_its_parts(graded):
 
 
 def test_feedback_never_shows_the_solution(graded):
-    secrets = ["_check_part(", "BEGIN HIDDEN", "projected[t] + h @ W_hh.T", "lengths - 1, np.arange"]
+    secrets = ["_check_part(", "BEGIN HIDDEN", "projected_t + h @ W_hh.T", "lengths - 1, np.arange"]
     for page in Path(graded["out"] / "feedback").glob("*.html"):
         text = page.read_text()
         assert not [s for s in secrets if s in text], page.name
