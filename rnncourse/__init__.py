@@ -10,6 +10,8 @@ against the reference implementations here. Topic modules:
 - :mod:`rnncourse.recurrent` ``torch.nn``-shaped recurrent layers and cells written from their equations:
   :class:`~rnncourse.RNN`, :class:`~rnncourse.LSTM`, :class:`~rnncourse.GRU` and the cells
   :class:`~rnncourse.RNNCell`, :class:`~rnncourse.LSTMCell`, :class:`~rnncourse.GRUCell` (chapter 3)
+- :mod:`rnncourse.esn`       echo state networks: :class:`~rnncourse.ESN`, Mackey-Glass, the frequency generator,
+  NRMSE (chapter 4)
 - :mod:`rnncourse.plots`, :mod:`rnncourse.widgets`  figures and explorers for the book
 - :mod:`rnncourse.checks`    self-checks that give students readable messages
 
@@ -23,6 +25,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "ESN",
     "GRU",
     "LSTM",
     "RNN",
@@ -40,6 +43,7 @@ _LAZY = {
     "available_devices": "devices",
     "device": "devices",
     "seed_everything": "devices",
+    "ESN": "esn",
     "RNN": "recurrent",
     "LSTM": "recurrent",
     "GRU": "recurrent",
