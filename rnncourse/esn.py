@@ -2,12 +2,12 @@
 
 An echo state network (Jaeger, 2001) is a recurrent network whose input and recurrent weights are drawn at
 random and never trained. Only the readout is learned, by linear regression on the states. In the course's
-notation (``book/notation.md``), with leak rate :math:`\\alpha \\in (0, 1]`:
+notation (``book/notation.md``), with leak rate :math:`\\gamma \\in (0, 1]`:
 
 .. math::
 
     \\tilde h^{(t)} &= \\tanh\\big(W h^{(t-1)} + U x^{(t)} + F y^{(t-1)} + b\\big), \\\\
-    h^{(t)} &= (1 - \\alpha)\\, h^{(t-1)} + \\alpha\\, \\tilde h^{(t)}, \\\\
+    h^{(t)} &= (1 - \\gamma)\\, h^{(t-1)} + \\gamma\\, \\tilde h^{(t)}, \\\\
     \\hat y^{(t)} &= V \\begin{bmatrix} 1 \\\\ x^{(t)} \\\\ h^{(t)} \\end{bmatrix}.
 
 :math:`W` (``units x units``) is sparse with a fraction ``density`` of nonzero entries drawn from
@@ -18,18 +18,18 @@ when ``feedback == 0``. The readout :math:`V` is the ridge-regression solution o
 
 .. math::
 
-    V^\\top = (Z^\\top Z + \\lambda I_0)^{-1} Z^\\top Y,
+    V^\\top = (\\Phi^\\top \\Phi + \\beta I_0)^{-1} \\Phi^\\top Y,
 
-where the rows of :math:`Z` are the features :math:`[1, x^{(t)}, h^{(t)}]` after the warm-up and :math:`I_0` is
+where the rows of :math:`\\Phi` are the features :math:`[1, x^{(t)}, h^{(t)}]` after the warm-up and :math:`I_0` is
 the identity with a zero for the constant feature (the readout's bias is not shrunk).
 
 Speed. The recurrence is sequential, so the time goes into one matrix-vector product per step (a matrix-matrix
 product for a batch of sequences). On the CPU the loop runs in NumPy, whose BLAS ``gemv`` is about three times
 faster than ``torch.mv`` here; on CUDA it runs in torch. The code of the loop is the same for both (it is written
 against the array module ``xp``). The input projection :math:`U x^{(t)}` of the whole sequence is one matrix
-product, and the readout never stores the states: the normal equations :math:`Z^\\top Z` and :math:`Z^\\top Y` are
+product, and the readout never stores the states: the normal equations :math:`\\Phi^\\top \\Phi` and :math:`\\Phi^\\top Y` are
 accumulated in float64 over chunks of steps, so memory is :math:`O(\\text{units}^2)` whatever the length. That
-also makes re-solving for another :math:`\\lambda` (:meth:`ESN.refit`) cost one linear solve.
+also makes re-solving for another :math:`\\beta` (:meth:`ESN.refit`) cost one linear solve.
 
 Data: :func:`mackey_glass` (integrated accurately, see there) and :func:`frequency_generator`. Error measures:
 :func:`nrmse` (normalised by the standard deviation of the target) and :func:`r2`.
@@ -77,7 +77,7 @@ def spectral_radius(matrix: ArrayLike) -> float:
         raise ValueError(f"spectral_radius needs a square matrix, got shape {tuple(array.shape)}")
     if array.size == 0:
         return 0.0
-    # torch's LAPACK is about 1.5x faster than NumPy's here (0.5 s for 1000 units)
+    # a full eigendecomposition: about 1 s for 1000 units on one core (ARPACK would need SciPy)
     return float(torch.linalg.eigvals(torch.from_numpy(array)).abs().max())
 
 
@@ -125,7 +125,7 @@ def reservoir_states(
     """Run a leaky reservoir over one sequence and return the states, NumPy, ``(T, H)``.
 
     ``inputs`` is ``(T, D)``, ``W`` is ``(H, H)``, ``U`` is ``(H, D)``, ``b`` is ``(H,)``; ``h0`` defaults to zeros.
-    Each step is :math:`h^{(t)} = (1-\\alpha) h^{(t-1)} + \\alpha \\tanh(W h^{(t-1)} + U x^{(t)} + b)`.
+    Each step is :math:`h^{(t)} = (1-\\gamma) h^{(t-1)} + \\gamma \\tanh(W h^{(t-1)} + U x^{(t)} + b)`.
     A plain, readable loop; :class:`ESN` runs the same recurrence faster.
     """
     inputs = np.asarray(inputs, dtype=np.float64)
@@ -140,7 +140,7 @@ def reservoir_states(
 def ridge_readout(states: np.ndarray, targets: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
     """Fit :math:`\\hat y = V_0 + V_h h` by ridge regression; return ``(V_h (K, H), V_0 (K,))``.
 
-    Solves :math:`\\min_V \\sum_t \\lVert y^{(t)} - V_0 - V_h h^{(t)} \\rVert^2 + \\lambda \\lVert V_h \\rVert_F^2`
+    Solves :math:`\\min_V \\sum_t \\lVert y^{(t)} - V_0 - V_h h^{(t)} \\rVert^2 + \\beta \\lVert V_h \\rVert_F^2`
     in closed form; the bias :math:`V_0` is not shrunk. ``states`` is ``(T, H)``, ``targets`` ``(T, K)`` or
     ``(T,)`` (then ``K = 1``).
     """
@@ -160,10 +160,10 @@ def choose_ridge(
     val_targets: np.ndarray,
     ridges: Sequence[float],
 ) -> tuple[float, np.ndarray]:
-    """Pick the ridge :math:`\\lambda` with the lowest validation NRMSE; return ``(best, errors per ridge)``.
+    """Pick the ridge :math:`\\beta` with the lowest validation NRMSE; return ``(best, errors per ridge)``.
 
     The readout is fitted on the training states for every candidate (:func:`ridge_readout`) and scored on the
-    validation states with :func:`nrmse`; ties go to the larger :math:`\\lambda` (the simpler readout).
+    validation states with :func:`nrmse`; ties go to the larger :math:`\\beta` (the simpler readout).
     The reservoir runs once: only the cheap linear solve is repeated, which is why tuning an ESN is fast.
     """
     if len(ridges) == 0:
@@ -313,10 +313,10 @@ class ESN:
         units: reservoir size :math:`H`.
         spectral_radius: spectral radius of the recurrent matrix :math:`W`. Below 1 (with ``leak_rate = 1`` and no
             feedback) the states forget their initial condition, the *echo state property* in practice.
-        leak_rate: :math:`\\alpha` in ``(0, 1]``; small values make slow units (a low-pass filter of the drive).
+        leak_rate: :math:`\\gamma` in ``(0, 1]``; small values make slow units (a low-pass filter of the drive).
         input_scaling: half-width of the uniform input weights :math:`U`.
         density: fraction of nonzero entries of :math:`W`.
-        ridge: :math:`\\lambda` of the readout.
+        ridge: :math:`\\beta` of the readout.
         seed: seeds every random weight (an ``int`` or a NumPy ``Generator``); the same seed gives the same
             network on every device.
         bias: half-width of the uniform reservoir bias :math:`b` (``0``, the default, for none; ``True`` means 1).
@@ -491,7 +491,7 @@ class ESN:
         return self.refit(self.ridge)
 
     def refit(self, ridge: float) -> ESN:
-        """Solve the readout again for another :math:`\\lambda`, from the normal equations of the last ``fit``."""
+        """Solve the readout again for another :math:`\\beta`, from the normal equations of the last ``fit``."""
         if self._gram is None or self._cross is None:
             raise RuntimeError("call fit() before refit()")
         penalty = np.full(self._gram.shape[0], float(ridge))
@@ -504,7 +504,11 @@ class ESN:
     # ---- prediction ----------------------------------------------------------------------------------------
 
     def predict(
-        self, inputs: ArrayLike | Sequence[ArrayLike], h0: ArrayLike | None = None, resume: bool = False
+        self,
+        inputs: ArrayLike | Sequence[ArrayLike],
+        h0: ArrayLike | None = None,
+        resume: bool = False,
+        return_states: bool = False,
     ) -> Any:
         """Outputs for ``inputs``, ``(T, K)`` (or ``(T, B, K)``, or a list).
 
@@ -513,10 +517,11 @@ class ESN:
         From zeros the first outputs are a transient; discard them as ``fit`` discards its warm-up.
         With feedback, each step feeds back the previous *prediction* (from zeros, the first step feeds zeros).
         Leaves ``state`` and ``last_output`` at the end of the sequence, ready for :meth:`generate`.
+        With ``return_states=True`` returns ``(outputs, states)``, the states ``(T, H)`` (or ``(T, B, H)``).
         """
         self._need_readout()
         if isinstance(inputs, (list, tuple)):
-            return [self.predict(item, h0) for item in inputs]
+            return [self.predict(item, h0, return_states=return_states) for item in inputs]
         xs, kind, batched = self._prepare(inputs, self.input_size)
         if resume:
             if self.state is None or h0 is not None:
@@ -530,19 +535,24 @@ class ESN:
         else:
             h = self._initial(h0, xs)
             previous = self._zeros_like_output(xs)
-        outputs = []
+        outputs, states = [], []
         for start in range(0, xs.shape[0], _CHUNK):
             x_chunk = xs[start : start + _CHUNK]
             if self.F is None:
                 chunk, h, _ = self._run_chunk(x_chunk, h, None, None, noise=False)
                 y_chunk = self._readout(x_chunk, chunk)
             else:
-                _, h, y_chunk = self._run_chunk(x_chunk, h, None, previous, noise=False)
+                chunk, h, y_chunk = self._run_chunk(x_chunk, h, None, previous, noise=False)
             previous = y_chunk[-1]
             outputs.append(y_chunk)
+            if return_states:
+                states.append(chunk)
         self.state, self.last_output, self._kind = h, previous, kind
-        out = np.concatenate(outputs) if self._xp is np else torch.cat(outputs)
-        return self._deliver(out, kind, batched)
+        join = np.concatenate if self._xp is np else torch.cat
+        out = self._deliver(join(outputs), kind, batched)
+        if return_states:
+            return out, self._deliver(join(states), kind, batched)
+        return out
 
     def generate(self, steps: int, inputs: ArrayLike | None = None) -> Any:
         """Run closed-loop for ``steps`` steps from the current ``state`` and ``last_output``.

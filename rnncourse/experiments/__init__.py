@@ -23,6 +23,8 @@ __all__ = ["EXPERIMENTS", "load_results", "parser", "results_path", "run", "writ
 EXPERIMENTS: dict[str, str] = {
     "binary-addition": "rnncourse.experiments.binary_addition",
     "char-model": "rnncourse.experiments.char_model",
+    "esn-init": "rnncourse.experiments.esn_init",
+    "esn-sweep": "rnncourse.experiments.esn_sweep",
     "long-lag": "rnncourse.experiments.long_lag",
     "teacher-forcing": "rnncourse.experiments.teacher_forcing",
     "truncation": "rnncourse.experiments.truncation",
