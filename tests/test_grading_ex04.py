@@ -21,7 +21,8 @@ pytestmark = pytest.mark.skipif(sandbox_mode() == "none", reason="needs bubblewr
 
 ASSIGNMENT = "ex04_esn"
 TOTAL = 11
-LIMITS = {"call_timeout": 20.0, "cell_timeout": 60.0, "wall_seconds": 120.0, "memory_mb": 1024}
+# generous: CI runs this batch on 2 shared cores while other jobs run (a 120 s wall once zeroed a submission)
+LIMITS = {"call_timeout": 30.0, "cell_timeout": 90.0, "wall_seconds": 300.0, "memory_mb": 2048}
 
 REFERENCE_SCALE = '''
 from rnncourse.esn import scale_spectral_radius
@@ -137,7 +138,7 @@ def test_other_peoples_code_scores_zero_with_a_reason(graded, student, cells, wo
 ])
 def test_a_plausible_mistake_costs_only_its_parts(graded, student, cells):
     result = graded["results"][student]
-    assert set(_lost(result)) == cells, _lost(result)
+    assert set(_lost(result)) == cells, (_lost(result), result.errors, result.info)
     assert result.status == "ok", result.status
 
 
