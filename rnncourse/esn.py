@@ -427,7 +427,7 @@ class ESN:
         self._need_weights()
         if self.F is not None:
             raise ValueError("this ESN feeds its outputs back: use predict(); states() has no outputs to feed")
-        xs, kind, batched = self._prepare(inputs, self.input_size)
+        xs, kind = self._prepare(inputs, self.input_size)
         h = self._initial(h0, xs)
         collected = []
         for start in range(0, xs.shape[0], _CHUNK):
@@ -435,7 +435,7 @@ class ESN:
             collected.append(chunk)
         self.state = h
         out = self._xp.concatenate(collected) if self._xp is np else torch.cat(collected)
-        return self._deliver(out, kind, batched)
+        return self._deliver(out, kind)
 
     # ---- training ------------------------------------------------------------------------------------------
 
@@ -522,7 +522,7 @@ class ESN:
         self._need_readout()
         if isinstance(inputs, (list, tuple)):
             return [self.predict(item, h0, return_states=return_states) for item in inputs]
-        xs, kind, batched = self._prepare(inputs, self.input_size)
+        xs, kind = self._prepare(inputs, self.input_size)
         if resume:
             if self.state is None or h0 is not None:
                 raise ValueError("resume=True continues from the last run's state: give no h0, and fit() first")
@@ -549,9 +549,9 @@ class ESN:
                 states.append(chunk)
         self.state, self.last_output, self._kind = h, previous, kind
         join = np.concatenate if self._xp is np else torch.cat
-        out = self._deliver(join(outputs), kind, batched)
+        out = self._deliver(join(outputs), kind)
         if return_states:
-            return out, self._deliver(join(states), kind, batched)
+            return out, self._deliver(join(states), kind)
         return out
 
     def generate(self, steps: int, inputs: ArrayLike | None = None) -> Any:
@@ -565,7 +565,6 @@ class ESN:
         if self.state is None or self.last_output is None:
             raise RuntimeError("call predict() on a lead-in sequence first: generate() continues from its end")
         xp = self._xp
-        batched = self.state.ndim == 2
         if inputs is None:
             if self.input_size != self.output_size:
                 raise ValueError(
@@ -574,7 +573,7 @@ class ESN:
                 )
             kind = self._kind
         else:
-            xs, kind, batched = self._prepare(inputs, self.input_size)
+            xs, kind = self._prepare(inputs, self.input_size)
             steps = xs.shape[0]
         h, previous = self.state, self.last_output
         outputs = []
@@ -588,7 +587,7 @@ class ESN:
             outputs.append(previous)
         self.state, self.last_output = h, previous
         out = xp.stack(outputs)
-        return self._deliver(out, kind, batched)
+        return self._deliver(out, kind)
 
     # ---- internals -----------------------------------------------------------------------------------------
 
@@ -659,7 +658,7 @@ class ESN:
         shape = (xs.shape[1], size) if xs.ndim == 3 else (size,)
         return self._array(np.zeros(shape))
 
-    def _prepare(self, inputs: ArrayLike, width: int | None) -> tuple[Any, str, bool]:
+    def _prepare(self, inputs: ArrayLike, width: int | None) -> tuple[Any, str]:
         kind = "tensor" if isinstance(inputs, Tensor) else "numpy"
         array = _as_numpy(inputs).astype(np.float64)
         if array.ndim == 1:
@@ -670,8 +669,7 @@ class ESN:
             raise ValueError(f"this ESN was fitted with {width} input features, got {array.shape[-1]}")
         if not np.isfinite(array).all():
             raise ValueError("the inputs contain NaN or infinite values")
-        batched = array.ndim == 3
-        return self._array(array), kind, batched
+        return self._array(array), kind
 
     def _pairs(self, inputs: Any, targets: Any) -> list[tuple[Any, Any]]:
         if isinstance(inputs, (list, tuple)):
@@ -682,8 +680,8 @@ class ESN:
             pairs = [(inputs, targets)]
         prepared = []
         for x, y in pairs:
-            xs, _, batched = self._prepare(x, self.input_size)
-            ys, _, _ = self._prepare(y, self.output_size)
+            xs, _ = self._prepare(x, self.input_size)
+            ys, _ = self._prepare(y, self.output_size)
             if ys.shape[:-1] != xs.shape[:-1]:
                 raise ValueError(
                     f"inputs {tuple(xs.shape)} and targets {tuple(ys.shape)} must agree in every axis but the last"
@@ -691,7 +689,7 @@ class ESN:
             prepared.append((xs, ys))
         return prepared
 
-    def _deliver(self, out: Any, kind: str, batched: bool) -> Any:
+    def _deliver(self, out: Any, kind: str) -> Any:
         if kind == "tensor":
             return out if isinstance(out, Tensor) else torch.from_numpy(np.ascontiguousarray(out))
         # NumPy in, NumPy out (a copy, so that later runs cannot change what was returned)
