@@ -94,7 +94,7 @@ def steepest_descent(
 
     .. math::
 
-        r_i = -g - A x_i, \\qquad \\alpha_i = \\frac{r_i^\\top r_i}{r_i^\\top A r_i}, \\qquad x_{i+1} = x_i + \\alpha_i r_i.
+        r_i = -g - A x_i, \\qquad \\zeta_i = \\frac{r_i^\\top r_i}{r_i^\\top A r_i}, \\qquad x_{i+1} = x_i + \\zeta_i r_i.
 
     Each step goes to the minimum along the gradient, so consecutive directions are orthogonal and the
     path zig-zags when the curvature differs between directions.
@@ -134,8 +134,8 @@ def conjugate_gradient(
 
     .. math::
 
-        p_0 = r_0 = -g - A x_0, \\qquad \\alpha_i = \\frac{r_i^\\top r_i}{p_i^\\top A p_i}, \\qquad
-        x_{i+1} = x_i + \\alpha_i p_i, \\qquad r_{i+1} = r_i - \\alpha_i A p_i,
+        p_0 = r_0 = -g - A x_0, \\qquad \\zeta_i = \\frac{r_i^\\top r_i}{p_i^\\top A p_i}, \\qquad
+        x_{i+1} = x_i + \\zeta_i p_i, \\qquad r_{i+1} = r_i - \\zeta_i A p_i,
 
         \\beta_{i+1} = \\frac{r_{i+1}^\\top r_{i+1}}{r_i^\\top r_i}, \\qquad p_{i+1} = r_{i+1} + \\beta_{i+1} p_i.
 
