@@ -75,6 +75,7 @@ bench: env vendor
 	$(BIN)/python benchmarks/bench_layers.py
 	$(BIN)/python benchmarks/bench_long_lag.py
 	$(BIN)/python benchmarks/bench_esn.py $(if $(RESERVOIRPY_PYTHON),--reservoirpy-python $(RESERVOIRPY_PYTHON))
+	$(BIN)/python benchmarks/bench_seq2seq.py
 	$(BIN)/python benchmarks/bench_grading.py 100
 	$(BIN)/python benchmarks/bench_grading.py per-exercise
 

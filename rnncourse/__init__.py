@@ -12,6 +12,12 @@ against the reference implementations here. Topic modules:
   :class:`~rnncourse.RNNCell`, :class:`~rnncourse.LSTMCell`, :class:`~rnncourse.GRUCell` (chapter 3)
 - :mod:`rnncourse.esn`       echo state networks: :class:`~rnncourse.ESN`, Mackey-Glass, the frequency generator,
   NRMSE (chapter 4)
+- :mod:`rnncourse.translation` generated toy translation tasks (reversal, dates) for encoder-decoder
+  networks: :class:`~rnncourse.Vocabulary`, :class:`~rnncourse.TranslationTask`, :func:`~rnncourse.make_task`
+  (chapter 5)
+- :mod:`rnncourse.seq2seq`   encoder-decoder networks with additive or multiplicative attention, greedy and beam
+  search: :class:`~rnncourse.Seq2Seq` (chapter 5); :mod:`rnncourse.translation` its generated tasks
+  (reversal, dates) and vocabularies
 - :mod:`rnncourse.plots`, :mod:`rnncourse.widgets`  figures and explorers for the book
 - :mod:`rnncourse.checks`    self-checks that give students readable messages
 
@@ -32,9 +38,13 @@ __all__ = [
     "GRUCell",
     "LSTMCell",
     "RNNCell",
+    "Seq2Seq",
+    "TranslationTask",
+    "Vocabulary",
     "__version__",
     "available_devices",
     "device",
+    "make_task",
     "seed_everything",
 ]
 
@@ -50,6 +60,10 @@ _LAZY = {
     "RNNCell": "recurrent",
     "LSTMCell": "recurrent",
     "GRUCell": "recurrent",
+    "Seq2Seq": "seq2seq",
+    "Vocabulary": "translation",
+    "TranslationTask": "translation",
+    "make_task": "translation",
 }
 
 

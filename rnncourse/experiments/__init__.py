@@ -26,6 +26,7 @@ EXPERIMENTS: dict[str, str] = {
     "esn-init": "rnncourse.experiments.esn_init",
     "esn-sweep": "rnncourse.experiments.esn_sweep",
     "long-lag": "rnncourse.experiments.long_lag",
+    "seq2seq": "rnncourse.experiments.seq2seq",
     "teacher-forcing": "rnncourse.experiments.teacher_forcing",
     "truncation": "rnncourse.experiments.truncation",
 }

@@ -160,7 +160,9 @@ def _runtime_note(run: WorkerRun, step_label: str, limits: Limits) -> str:
 
 
 def _to_wire(value: Any, tensors: bool) -> dict[str, Any]:
-    return encode_array(value if isinstance(value, (bool, int, float)) else np.asarray(value, dtype=np.float64), tensor=tensors)
+    if isinstance(value, dict):  # named arrays (an exercise's ``params``): each entry encoded on its own
+        return {"kind": "dict", "items": {str(key): _to_wire(item, tensors) for key, item in value.items()}}
+    return encode_array(value if isinstance(value, (bool, int, float)) else np.asarray(value), tensor=tensors)
 
 
 def _to_numpy(value: Any) -> Any:
@@ -197,7 +199,7 @@ def _reference(case: Case, args: list[Any], rng: np.random.Generator | None = No
             for i, g in zip(case.gradients, grads)
         )
         return _to_numpy(value), expected, probes
-    return case.reference(*[a.copy() if isinstance(a, np.ndarray) else a for a in args]), None, []
+    return case.reference(*[_fresh(a) for a in args]), None, []
 
 
 def _ordinal(n: int) -> str:
@@ -223,8 +225,27 @@ def compare_gradients(record: dict[str, Any], expected: tuple[np.ndarray, ...], 
     return None
 
 
+def _plain_arg(value: Any) -> Any:
+    """An argument as it is sent: Python numbers as they are, boolean arrays as bool (a mask), integer arrays as
+    int64 (token ids), any other array as float64, and a dict (named arrays) entry by entry."""
+    if isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {str(key): _plain_arg(item) for key, item in value.items()}
+    array = np.asarray(value)
+    if array.dtype.kind == "b":
+        return array.copy()
+    return array.astype(np.int64 if array.dtype.kind in "iu" else np.float64)
+
+
 def _draw_args(case: Case, rng: np.random.Generator) -> list[Any]:
-    return [a if isinstance(a, (bool, int, float)) else np.array(a, dtype=np.float64) for a in case.make_args(rng)]
+    return [_plain_arg(a) for a in case.make_args(rng)]
+
+
+def _fresh(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _fresh(item) for key, item in value.items()}
+    return value.copy() if isinstance(value, np.ndarray) else value
 
 
 def grade_unit(unit: GradingUnit) -> SubmissionResult:

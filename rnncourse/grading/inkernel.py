@@ -92,8 +92,14 @@ def _flat_tensors(value: Any) -> list[Any]:
 
 
 def fresh_copies(args: Any) -> list[Any]:
-    """Arguments as the grader passes them: arrays copied (so nothing leaks between calls), numbers as they are."""
-    return [a.copy() if hasattr(a, "copy") and not isinstance(a, (bool, int, float)) else a for a in args]
+    """Arguments as the grader passes them: arrays copied (so nothing leaks between calls), numbers as they are,
+    a dict of arrays copied entry by entry."""
+    def fresh(a: Any) -> Any:
+        if isinstance(a, dict):
+            return {key: fresh(value) for key, value in a.items()}
+        return a.copy() if hasattr(a, "copy") and not isinstance(a, (bool, int, float)) else a
+
+    return [fresh(a) for a in args]
 
 
 def as_plain(value: Any, integers: bool = False, tensors: bool = False) -> Any:

@@ -40,7 +40,9 @@ class Case:
 
     Attributes:
         name: shown in feedback, e.g. ``"batch of 9, D=7, H=2"`` (describe sizes, not values).
-        make_args: draws the positional arguments (NumPy arrays, or Python numbers) from a generator.
+        make_args: draws the positional arguments from a generator: NumPy arrays (sent as float64, except boolean
+            arrays, sent as bool, and integer arrays, sent as int64), Python numbers, or dicts of such arrays
+            (named parameters), sent entry by entry.
         reference: computes the expected result from the same arguments (an array or a tuple of arrays).
         rtol, atol: tolerances of the comparison; only float error should need them.
     """

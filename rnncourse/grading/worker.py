@@ -62,11 +62,13 @@ def encode_value(value):
 
 
 def decode_input(obj):
-    """An argument from the grader: a scalar, a NumPy array or (``"tensor": true``) a torch tensor."""
+    """An argument from the grader: a scalar, a NumPy array or (``"tensor": true``) a torch tensor, or a dict of them."""
     import numpy as np
 
     if obj.get("kind") == "scalar":
         return obj["value"]
+    if obj.get("kind") == "dict":
+        return {key: decode_input(item) for key, item in obj["items"].items()}
     array = np.asarray(obj["data"], dtype=obj["dtype"]).reshape(obj["shape"])
     if obj.get("tensor"):
         import torch
