@@ -22,7 +22,9 @@ pytestmark = pytest.mark.skipif(sandbox_mode() == "none", reason="needs bubblewr
 
 ASSIGNMENT = "ex03_gated"
 TOTAL = 13
-LIMITS = {"call_timeout": 30.0, "cell_timeout": 60.0, "wall_seconds": 240.0}
+# generous: CI grades this batch on 2 shared cores; under load a torch import in the sandbox once ran into a limit,
+# and the part scored 0 for the timeout rather than for the delegation the test looks for
+LIMITS = {"call_timeout": 30.0, "cell_timeout": 90.0, "wall_seconds": 300.0}
 
 TORCH_LSTM = '''
 def lstm_layer(x, h0, C0, W_ih, W_hh, b_ih, b_hh):
@@ -105,7 +107,8 @@ def test_torch_recurrent_layers_score_zero_with_a_reason(graded, student, words)
     parts = _parts(result)
     # bidirectional_lstm calls the delegating lstm_layer, so it reaches torch's LSTM too
     for cell in ("test_lstm_layer_values", "test_lstm_layer_gradients", "test_bidirectional"):
-        assert parts[cell].score == 0 and words in parts[cell].delegation, (cell, parts[cell])
+        assert parts[cell].score == 0 and words in (parts[cell].delegation or ""), (
+            cell, parts[cell].delegation, [c.message for c in parts[cell].cases], result.errors, result.info)
     assert result.score == TOTAL - 5
     page = (graded["out"] / "feedback" / f"{student}.html").read_text()
     assert "No points" in page and words in page
