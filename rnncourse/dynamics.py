@@ -32,6 +32,7 @@ __all__ = [
     "elman_forward",
     "elman_step",
     "fit_autoregressive",
+    "growth_rate",
     "iterate_network",
     "jordan_forward",
     "jordan_step",
@@ -40,6 +41,7 @@ __all__ = [
     "predict_autoregressive",
     "random_recurrent_matrix",
     "rotation_matrix",
+    "rotation_per_step",
     "softmax",
     "spectral_radius",
 ]
@@ -220,6 +222,52 @@ def iterate_network(
     return trajectory
 
 
+def rotation_per_step(trajectory: Array) -> float:
+    """Mean angle, in radians, by which a 2-D trajectory turns about the origin per step.
+
+    The angle of each state is unwrapped, so full turns count, and the total turn is divided by
+    the number of steps. On an attracting closed curve this is ``2 pi`` times the rotation number:
+    a rational multiple of ``2 pi`` for a periodic orbit (``2 pi / 12`` for one that repeats every
+    12 steps), an irrational one for a quasi-periodic orbit, which never repeats exactly.
+
+    Args:
+        trajectory: states ``(steps + 1, 2)``, as returned by :func:`iterate_network`; none at the origin.
+
+    Returns:
+        The mean angle per step (positive for anticlockwise turning).
+    """
+    trajectory = np.asarray(trajectory, dtype=float)
+    if trajectory.ndim != 2 or trajectory.shape[1] != 2 or len(trajectory) < 2:
+        raise ValueError(f"need a 2-D trajectory of at least two states, got shape {trajectory.shape}")
+    angle = np.unwrap(np.arctan2(trajectory[:, 1], trajectory[:, 0]))
+    return float((angle[-1] - angle[0]) / (len(trajectory) - 1))
+
+
+def growth_rate(distance: Array, ceiling: float) -> tuple[float, float]:
+    """Exponential growth rate of a distance, from a straight-line fit of its logarithm.
+
+    Fits ``log distance[t] = intercept + rate * t`` by least squares over the steps before
+    ``distance`` first exceeds ``ceiling`` (all steps if it never does). With a tiny initial
+    distance between two runs and a ceiling well below the size of the attractor, ``rate`` is the
+    finite-time Lyapunov exponent of that stretch of trajectory, and ``-intercept / rate`` the step
+    at which the fitted line reaches 1 (chapter 1, *Chaos*).
+
+    Args:
+        distance: positive distances, ``(steps + 1,)``, one per step from step 0.
+        ceiling: the fit stops before the first step at which ``distance > ceiling``.
+
+    Returns:
+        ``(rate, intercept)``, per step and in natural log units.
+    """
+    distance = np.asarray(distance, dtype=float)
+    above = np.flatnonzero(distance > ceiling)
+    stop = int(above[0]) if above.size else len(distance)
+    if stop < 2:
+        raise ValueError(f"need at least two steps below the ceiling {ceiling}, got {stop}")
+    rate, intercept = np.polyfit(np.arange(stop), np.log(distance[:stop]), 1)
+    return float(rate), float(intercept)
+
+
 def largest_lyapunov_exponent(
     W: Array,
     h0: Array,
@@ -231,8 +279,20 @@ def largest_lyapunov_exponent(
 ) -> float:
     """Average exponential growth rate (per step, natural log) of a small perturbation.
 
-    The tangent vector is pushed through the Jacobian ``diag(1 - h^2) W`` of each step and
-    renormalised (Benettin's method). Positive means nearby trajectories separate: chaos.
+    The book writes it :math:`\\chi` (chapter 1, *Chaos*):
+
+    .. math::
+
+        \\chi = \\lim_{t \\to \\infty} \\frac{1}{t}
+        \\ln \\frac{\\lVert J^{(t)} \\cdots J^{(1)} \\Delta h \\rVert}{\\lVert \\Delta h \\rVert},
+        \\qquad J^{(t)} = \\operatorname{diag}\\big(1 - (h^{(t)})^2\\big)\\, W .
+
+    A tangent vector (the perturbation :math:`\\Delta h`, ``v`` in the code) is pushed through
+    the Jacobian of each step and renormalised (Benettin's method); the average runs over
+    ``steps`` steps after ``burn_in`` steps that let the state reach its attractor and the
+    tangent vector align with the most unstable direction. For an iterated map, negative means a
+    stable fixed point or a stable periodic orbit, zero a neutral direction (a quasi-periodic
+    orbit on an invariant closed curve, say), positive chaos.
     ``inputs`` (if given) must have ``burn_in + steps`` rows.
     """
     rng = np.random.default_rng(0)

@@ -102,6 +102,41 @@ def test_lyapunov_exponent_of_a_contraction_is_log_of_its_gain():
     assert exponent == pytest.approx(np.log(0.5), abs=1e-6)
 
 
+def test_rotation_per_step_of_a_linear_rotation_is_its_angle():
+    angle = 0.3
+    trajectory = np.array([[np.cos(angle * t), np.sin(angle * t)] for t in range(50)])
+    assert dynamics.rotation_per_step(trajectory) == pytest.approx(angle, rel=1e-12)
+    assert dynamics.rotation_per_step(trajectory[:, ::-1]) == pytest.approx(-angle, rel=1e-12)  # clockwise
+
+
+def test_tanh_rotation_turns_by_less_than_its_matrix_and_never_repeats():
+    # Chapter 1, *Oscillation*: W rotates by 30 degrees, but on the attracting curve of
+    # tanh(W h) with gain 1.2 the state turns by about 29.8 degrees a step, so it does not repeat
+    # every 12 steps; its Lyapunov exponent is zero (quasi-periodic), not negative (periodic).
+    W = dynamics.rotation_matrix(2 * np.pi / 12, gain=1.2)
+    orbit = dynamics.iterate_network(W, np.array([0.05, 0.0]), 3000)[1000:]
+    turn = np.degrees(dynamics.rotation_per_step(orbit))
+    assert 29.7 < turn < 29.9
+    assert np.linalg.norm(orbit[12:] - orbit[:-12], axis=1).min() > 0.02
+    assert abs(dynamics.largest_lyapunov_exponent(W, np.array([0.05, 0.0]), steps=5000, burn_in=1000)) < 1e-4
+
+
+def test_rotation_per_step_rejects_other_shapes():
+    with pytest.raises(ValueError, match="2-D trajectory"):
+        dynamics.rotation_per_step(np.zeros((5, 3)))
+
+
+def test_growth_rate_of_an_exact_exponential_stops_at_the_ceiling():
+    t = np.arange(300)
+    distance = np.minimum(1e-8 * np.exp(0.1 * t), 5.0)  # saturates like two chaotic runs
+    rate, intercept = dynamics.growth_rate(distance, ceiling=1e-2)
+    assert rate == pytest.approx(0.1, rel=1e-9)
+    assert intercept == pytest.approx(np.log(1e-8), rel=1e-9)
+    assert -intercept / rate == pytest.approx(np.log(1e8) / 0.1)  # the line reaches 1 there
+    with pytest.raises(ValueError, match="at least two steps"):
+        dynamics.growth_rate(distance, ceiling=1e-9)
+
+
 def test_iterate_network_with_inputs_by_hand():
     W = np.array([[0.0, 1.0], [-1.0, 0.0]])
     U = np.array([[1.0], [0.0]])
