@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SelfCheckError", "check_array", "check_own_code", "check_unchanged"]
+__all__ = ["SelfCheckError", "check_array", "check_items", "check_own_code", "check_unchanged"]
 
 #: Modules whose functions an exercise must not call in place of its own code.
 REFERENCE_MODULES = ("rnncourse", "torch", "scipy")
@@ -76,6 +76,22 @@ def check_array(
             f"{float(error[index]):.3g} at index {tuple(int(i) for i in index)} "
             f"(got {float(got[index]):.6g}, expected {float(expected[index]):.6g})." + (f" {hint}" if hint else "")
         )
+
+
+def check_items(task: str, got: Any, expected: Any, items: Iterable[str], *, hint: str = "", rtol: float = 1e-6,
+                atol: float = 1e-8) -> None:
+    """Compare a result item by item, as the grader does: ``expected`` is one array or a tuple of them, and
+    ``items`` names each with its shape in symbols (``"alpha (B, T_x)"``), for the messages."""
+    items = list(items)
+    if isinstance(expected, tuple):
+        if not (isinstance(got, tuple) and len(got) == len(expected)):
+            raise SelfCheckError(f"{task} should return a tuple of {len(expected)} arrays; got {type(got).__name__}.")
+        for index, (item, wanted, meaning) in enumerate(zip(got, expected, items)):
+            name, shape = meaning.split(" ", 1)
+            check_array(f"item {index} ({name}) of {task}", item, np.asarray(wanted), meaning=shape, hint=hint,
+                        rtol=rtol, atol=atol)
+    else:
+        check_array(task, got, expected, meaning=items[0].split(" ", 1)[1], hint=hint, rtol=rtol, atol=atol)
 
 
 def check_unchanged(task: str, names: Iterable[str], before: Iterable[Any], after: Iterable[Any]) -> None:

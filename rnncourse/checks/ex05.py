@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from rnncourse.checks import SelfCheckError, check_array, check_own_code, check_unchanged
+from rnncourse.checks import SelfCheckError, check_items, check_own_code, check_unchanged
 from rnncourse.checks.ex01 import _call, _close, _is_float_array, _is_list, _never_raises, _sizes
 
 __all__ = [
@@ -836,15 +836,8 @@ def _check(task: str, func: Callable[..., Any], names: Sequence[str], args: Sequ
             raise SelfCheckError(f"{task} {problem}.")
     if tokens:
         _check_tokens(task, got, expected)
-    elif is_tuple:
-        if not (isinstance(got, tuple) and len(got) == len(expected)):
-            raise SelfCheckError(f"{task} should return a tuple of {len(expected)} arrays; got {type(got).__name__}.")
-        for index, (item, wanted, meaning) in enumerate(zip(got, expected, items)):
-            name, shape = meaning.split(" ", 1)
-            check_array(f"item {index} ({name}) of {task}", item, np.asarray(wanted), meaning=shape, hint=hint,
-                        rtol=rtol, atol=atol)
     else:
-        check_array(task, got, expected, meaning=items[0].split(" ", 1)[1], hint=hint, rtol=rtol, atol=atol)
+        check_items(task, got, expected, items, hint=hint, rtol=rtol, atol=atol)
     return got
 
 
