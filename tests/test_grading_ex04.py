@@ -138,7 +138,9 @@ def test_other_peoples_code_scores_zero_with_a_reason(graded, student, cells, wo
 ])
 def test_a_plausible_mistake_costs_only_its_parts(graded, student, cells):
     result = graded["results"][student]
-    assert set(_lost(result)) == cells, (_lost(result), result.errors, result.info)
+    why = [(p.cell, p.delegation, [c.message for c in p.cases if not c.passed][:1])
+           for p in result.parts if p.score < p.points]
+    assert set(_lost(result)) == cells, (_lost(result), result.status, result.errors, result.info, result.notes, why)
     assert result.status == "ok", result.status
 
 
