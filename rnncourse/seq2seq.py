@@ -486,13 +486,12 @@ class Seq2Seq(nn.Module):
             flat_parent = (parent + torch.arange(batch, device=device)[:, None] * width).view(-1)
             s = s[flat_parent]
             tokens = torch.cat([tokens.gather(1, parent[..., None].expand(-1, -1, tokens.shape[2])), y[..., None]], -1)
+            finished_parent = finished.gather(1, parent)
             if attends:
                 step_weights = alpha.view(batch, width, -1).gather(1, parent[..., None].expand(-1, -1, alpha.shape[-1]))
-                was_finished = finished.gather(1, parent)
-                step_weights = torch.where(was_finished[..., None], 0.0, step_weights)
+                step_weights = torch.where(finished_parent[..., None], 0.0, step_weights)
                 kept = weights.gather(1, parent[..., None, None].expand(-1, -1, *weights.shape[2:]))
                 weights = torch.cat([kept, step_weights[:, :, None]], dim=2)
-            finished_parent = finished.gather(1, parent)
             lengths = lengths.gather(1, parent)
             newly = ~finished_parent & (y == EOS)
             lengths = torch.where(newly, t + 1, lengths)
@@ -547,12 +546,17 @@ def sequence_accuracy(tokens: Tensor, target_out: Tensor) -> Tensor:
     return torch.tensor([p == q for p, q in zip(_predicted_rows(tokens), _target_rows(target_out))])
 
 
+def _matched(predicted: list[int], target: list[int]) -> int:
+    """How many of the target's tokens the prediction has at the same position."""
+    return sum(1 for i, token in enumerate(target) if i < len(predicted) and predicted[i] == token)
+
+
 def token_accuracy(tokens: Tensor, target_out: Tensor) -> tuple[int, int]:
     """Target tokens (EOS included) matched at the same position by the decoded rows: ``(matched, total)``."""
     matched = total = 0
     for p, q in zip(_predicted_rows(tokens), _target_rows(target_out)):
         total += len(q)
-        matched += sum(1 for i, token in enumerate(q) if i < len(p) and p[i] == token)
+        matched += _matched(p, q)
     return matched, total
 
 
@@ -588,13 +592,13 @@ def evaluate(model: Seq2Seq, pairs: Sequence[Any], source_vocab: Any, target_voc
                                             beam_width=beam_width, length_penalty=length_penalty)
             else:
                 raise ValueError(f"search must be 'greedy' or 'beam', got {search!r}")
-            exact = sequence_accuracy(decoded.tokens, batch.target_out)
             predicted, targets = _predicted_rows(decoded.tokens), _target_rows(batch.target_out)
             logits, _ = model(batch.source, batch.source_lengths, batch.target_in)
             forced = (logits.argmax(-1) == batch.target_out) & (batch.target_out != PAD)
             forced_matched += int(forced.sum())
-            for pair, ok, p, q in zip(chunk, exact.tolist(), predicted, targets):
-                matched = sum(1 for i, token in enumerate(q) if i < len(p) and p[i] == token)
+            for pair, p, q in zip(chunk, predicted, targets):
+                ok = p == q  # what sequence_accuracy computes, from the rows already at hand
+                matched = _matched(p, q)
                 record = by_length.setdefault(len(pair.source), [0, 0, 0, 0])
                 record[0] += 1
                 record[1] += int(ok)

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from rnncourse.checks import SelfCheckError, check_items, check_own_code, check_unchanged
-from rnncourse.checks.ex01 import _call, _close, _is_float_array, _is_list, _never_raises, _sizes
+from rnncourse.checks.ex01 import _call, _close, _is_float_array, _never_raises, _sizes
+from rnncourse.checks.ex04 import _listish
 
 __all__ = [
     "ADDITIVE_HINT",
@@ -581,10 +582,6 @@ def _matching_mistake(value: Any, mistakes: dict[str, Any]) -> str | None:
 # Each takes the student's result and the expected one and returns a sentence starting with "returned ..." that
 # names the likely mistake, or None. In the grader the result has been through the wire: float64 arrays, tuples of
 # them, or a string naming what came instead ("a list").
-
-
-def _listish(value: Any) -> bool:
-    return _is_list(value) or (isinstance(value, str) and value.startswith("a list"))
 
 
 def _float32_like(value: Any, expected: Any) -> str | None:
