@@ -20,6 +20,11 @@ $(VENV)/.installed: requirements.txt requirements-test.txt constraints.txt pypro
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }; } || \
 	  echo "note: bubblewrap is not installed: 'rnncourse grade' refuses to grade until it is (apt-get install bubblewrap)"
+	@# the browser tests' Chromium (Debian's package; Playwright never downloads a browser here)
+	@{ [ -x /usr/lib/chromium/chromium ] || command -v chromium >/dev/null; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; } || \
+	  echo "note: chromium is not installed: the browser tests fail until it is (apt-get install chromium)"
 	@# a venv without pip is made again; Debian/Ubuntu ship venv's ensurepip separately (python3.X-venv),
 	@# installed here when we are root
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); } || \
@@ -45,11 +50,12 @@ _vendor/.installed: package.json package-lock.json
 	cp node_modules/@jupyter-widgets/html-manager/dist/*.{woff,woff2,ttf,eot,svg} _vendor/book/@jupyter-widgets/html-manager/dist/
 	touch $@
 
-# _build/html is rebuilt from scratch each time (Sphinx skips copying the vendored assets when no page
-# changed); executed notebooks come from the cache in _build/.jupyter_cache, so this stays quick.
+# Incremental: Sphinx rewrites only the pages whose sources changed and executed notebooks come from the
+# cache in _build/.jupyter_cache. Sphinx copies the vendored assets (html_extra_path) only when some page
+# changed, so they are copied here too, in case _build/html lost them.
 book: env vendor
-	rm -rf _build/html
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	cp -R _vendor/. _build/html/
 
 test: env vendor
 	$(BIN)/python -m pytest

@@ -3,7 +3,12 @@ moving a slider needs a live kernel (JupyterLab, Binder or a local ``jupyter lab
 
 from __future__ import annotations
 
+import base64
+import html
+import io
+
 import ipywidgets as widgets
+from IPython.display import HTML, display
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -15,6 +20,15 @@ from rnncourse.dynamics import (
 from rnncourse.plots import plot_trajectory
 
 __all__ = ["dynamics_explorer", "esn_explorer"]
+
+
+def _show(fig: plt.Figure, alt: str) -> None:
+    """Show ``fig`` as a PNG with alt text (a plain ``plt.show()`` gives an image with none) and close it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    display(HTML(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}" style="max-width: 100%"/>'))
 
 
 def dynamics_explorer(
@@ -48,7 +62,9 @@ def dynamics_explorer(
             title=f"spectral radius {spectral_radius:.2f}, input gain {input_gain:.2f}: "
             f"Lyapunov exponent {lyapunov:+.3f} ({verdict})",
         )
-        plt.show()
+        _show(fig, f"Activity of four of the {hidden_size} units over {steps} steps at spectral radius "
+                   f"{spectral_radius:.2f} and input gain {input_gain:.2f}; the largest Lyapunov exponent is "
+                   f"{lyapunov:+.3f}, so the network is {verdict}.")
 
     radius_slider = widgets.FloatSlider(
         value=spectral_radius, min=0.2, max=3.0, step=0.1, description="spectral radius",
@@ -85,7 +101,10 @@ def esn_explorer(horizon: int = 10, seed: int = 0) -> widgets.interactive:
         ax.plot(steps, prediction[:, 0], c="C1", lw=1.0, ls="--", label="prediction")
         ax.set(xlabel="step $t$", title=f"{units} units: test NRMSE {nrmse(target, prediction):.3g}")
         ax.legend(fontsize=8, loc="upper right")
-        plt.show()
+        error = nrmse(target, prediction)
+        _show(fig, f"Mackey-Glass target and the {units}-unit reservoir's prediction {horizon} steps ahead over "
+                   f"test steps 2000 to 2499 (spectral radius {spectral_radius:.2f}, input scaling "
+                   f"{input_scaling:.3g}, leak rate {leak_rate:.2f}); test NRMSE {error:.3g}.")
 
     style = {"description_width": "initial"}
     return widgets.interactive(

@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# the built book (tests/conftest.py builds it once per session: the fixture built_book)
+HTML = ROOT / "_build" / "html"
 
 MARKERS = {
     "solution": ("### BEGIN SOLUTION", "### END SOLUTION"),

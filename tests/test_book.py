@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from _notebooks import ROOT, secret_lines, squash, visible_text
 from rnncourse.grading import course
-
-HTML = ROOT / "_build" / "html"
 
 
 def _toc_files() -> list[str]:
@@ -25,19 +19,6 @@ def _toc_files() -> list[str]:
     for part in toc.get("parts", []):
         files += [chapter["file"] for chapter in part["chapters"]]
     return files
-
-
-@pytest.fixture(scope="module")
-def built_book() -> Path:
-    """Build the book as `make book` does, into a fresh _build/html (execution is cached, so this is quick)."""
-    shutil.rmtree(HTML, ignore_errors=True)
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    result = subprocess.run(
-        [str(jupyter_book), "build", str(ROOT), "--warningiserror", "--keep-going"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1200,
-    )
-    assert result.returncode == 0, f"book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
-    return HTML
 
 
 def _pages(html: Path) -> list[Path]:
@@ -112,3 +93,39 @@ def test_no_solution_or_hidden_test_on_any_page(built_book):
         text = visible_text(page.read_text(encoding="utf-8"))
         leaked = [line for line in secrets if squash(line) in text]
         assert not leaked, f"{page.relative_to(built_book)} shows solution or hidden-test code: {leaked[:3]}"
+
+
+def _code_cells(markdown: str) -> list[str]:
+    """The code cells of a MyST notebook page, each with its option lines (``:tags:``, ``mystnb:``)."""
+    return re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```", markdown, flags=re.S | re.M)
+
+
+def test_every_chapter_has_the_reading_apparatus():
+    """What a reader finds in every chapter: what you will learn, numbered figures with captions and alt
+    text, numbered key equations, plotting code folded away, a summary, the exercise and references."""
+    chapters = sorted((ROOT / "book").glob("ch[0-9][0-9]_*.md"))
+    assert len(chapters) == 5
+    for path in chapters:
+        text = path.read_text(encoding="utf-8")
+        name = path.name
+        assert "By the end of the chapter you should be able to" in text, f"{name}: no 'you will learn' opening"
+        for heading in ("## Summary", "## References"):
+            assert re.search(rf"^{heading}\s*$", text, re.M), f"{name}: no {heading}"
+        assert re.search(r"\.\./exercises/ex0\d_\w+/ex0\d_\w+\.ipynb", text), f"{name}: no link to its exercise"
+        assert len(re.findall(r"^\$\$.*\$\$ *\(\S+\)\s*$|^\$\$ *\(\S+\)\s*$", text, re.M)) >= 5, f"{name}: few numbered equations"
+        figures = 0
+        for cell in _code_cells(text):
+            if cell.startswith("---\n"):
+                options, _, code = cell[4:].partition("\n---\n")
+            else:
+                lines = cell.splitlines()
+                head = next((i for i, line in enumerate(lines) if not line.startswith(":")), len(lines))
+                options, code = "\n".join(lines[:head]), "\n".join(lines[head:])
+            if "figure:" in options:
+                figures += 1
+                assert re.search(r"caption:\s*\S", options), f"{name}: a figure without a caption"
+                assert re.search(r"alt:\s*\S.{20,}", options), f"{name}: a figure without alt text"
+                assert re.search(r"name:\s*\S", options), f"{name}: a figure without a name to number and cite"
+            if re.search(r"\b(plt\.subplots|new_figure)\(", code) and "def " not in code.split("\n", 1)[0]:
+                assert "hide-input" in options, f"{name}: plotting code shown unfolded:\n{code[:200]}"
+        assert figures >= 2, f"{name}: {figures} numbered figures"

@@ -34,11 +34,19 @@ EXPERIMENTS: dict[str, str] = {
 RESULTS_DIR = Path("experiments") / "results"
 
 
+# the student wheel carries a copy of the committed results here (see _ext/student_dist.py)
+PACKAGED_RESULTS = Path(__file__).resolve().parent / "results"
+
+
 def results_path(name: str, root: Path | None = None) -> Path:
-    """Where experiment ``name`` keeps its committed results (relative to the repository root)."""
+    """Where experiment ``name`` keeps its committed results: ``experiments/results/`` in the repository, or,
+    for a package installed from the student wheel (no repository around it), the copy inside the package."""
+    filename = f"{name.replace('-', '_')}.json"
     if root is None:
         root = Path(__file__).resolve().parents[2]
-    return root / RESULTS_DIR / f"{name.replace('-', '_')}.json"
+        if not (root / RESULTS_DIR / filename).is_file() and (PACKAGED_RESULTS / filename).is_file():
+            return PACKAGED_RESULTS / filename
+    return root / RESULTS_DIR / filename
 
 
 def load_results(name: str, root: Path | None = None) -> dict[str, Any]:
