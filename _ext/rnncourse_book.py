@@ -86,15 +86,22 @@ def _run_box(app: Sphinx, pagename: str, context: dict) -> None:
         '<div class="admonition tip rnncourse-run-box">\n'
         f'<p class="admonition-title">Run this {kind} yourself</p>\n'
         f'<p>Download <a class="reference external" href="{notebook}" download>{html.escape(name)}.ipynb</a> and the '
-        f'course package <a class="reference external" href="{wheel}" download>{html.escape(_wheel_name())}</a>.{extra}</p>\n'
+        f'course package <a class="reference external" href="{wheel}" download>'
+        f"{html.escape(_wheel_name())}</a>.{extra}</p>\n"
         "<ul>\n"
-        f"<li><strong>JupyterLab on your computer</strong>: <code>pip install {html.escape(_wheel_name())}</code>, then "
+        "<li><strong>JupyterLab on your computer</strong>: "
+        f"<code>pip install {html.escape(_wheel_name())}</code>, then "
         f"<code>jupyter lab {html.escape(name)}.ipynb</code> (the package brings JupyterLab; no clone needed).</li>\n"
         "<li><strong>Colab</strong>: upload the notebook (File, Upload notebook) and the wheel, and run "
         f"<code>%pip install {html.escape(_wheel_name())}</code> in its first cell.</li>\n"
-        "<li><strong>Launch buttons</strong> (Binder, JupyterHub, Colab) appear at the top of the page when the "
-        "course publishing this book sets its repository's URL (see the introduction).</li>\n"
-        "</ul>\n</div>\n"
+        + (
+            "<li><strong>Launch buttons</strong>: the rocket at the top of the page opens this notebook on Binder"
+            + (" or Colab" if kind == "exercise" else "") + ", with everything installed.</li>\n"
+            if (app.config.html_theme_options or {}).get("repository_url") else
+            "<li><strong>Launch buttons</strong> (Binder, JupyterHub, Colab) appear at the top of the page when the "
+            "course publishing this book sets its repository's URL (see the introduction); this copy has none.</li>\n"
+        )
+        + "</ul>\n</div>\n"
     )
     body = context["body"]
     end = body.find("</h1>")
@@ -132,6 +139,12 @@ def _write_downloads(app: Sphinx, exception: Exception | None) -> None:
     """Copy the student distribution into the site, building it first when its sources changed."""
     if exception is not None or app.builder.format != "html":
         return
+    # Sphinx copies static files only when some page changed: keep this extension's own up to date anyway
+    static = Path(app.outdir) / "_static"
+    if static.is_dir():
+        for path in STATIC.iterdir():
+            if path.is_file() and path.name != "favicon.svg":
+                shutil.copy2(path, static / path.name)
     sys.path.insert(0, str(HERE))
     try:
         import student_dist

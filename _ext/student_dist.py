@@ -8,8 +8,8 @@
 * ``<chapter>.ipynb`` for each chapter: the chapter's MyST source as a notebook (jupytext), without outputs;
 * ``rnncourse-exercises.zip``: the exercise notebooks together.
 
-Nothing from ``solutions/`` (solutions, grading specs, hidden tests) or ``tests/`` goes in; ``tests/test_student_dist.py``
-checks the files themselves. Run by hand with ``python _ext/student_dist.py OUT``.
+Nothing from ``solutions/`` (solutions, grading specs, hidden tests) or ``tests/`` goes in;
+``tests/test_student_dist.py`` checks the files themselves. Run by hand with ``python _ext/student_dist.py OUT``.
 """
 
 from __future__ import annotations

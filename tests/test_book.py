@@ -4,7 +4,10 @@ served from the site itself, chapters linking to exercises, and nothing secret o
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -129,3 +132,34 @@ def test_every_chapter_has_the_reading_apparatus():
             if re.search(r"\b(plt\.subplots|new_figure)\(", code) and "def " not in code.split("\n", 1)[0]:
                 assert "hide-input" in options, f"{name}: plotting code shown unfolded:\n{code[:200]}"
         assert figures >= 2, f"{name}: {figures} numbered figures"
+
+
+def test_launch_buttons_follow_the_repository_url(built_book, tmp_path):
+    """With no repository URL (this repository's _config.yml) no page has launch buttons; setting the URL alone
+    gives Binder on chapters and exercises, and Colab on the exercises only (Colab cannot open a chapter's
+    Markdown source). Built without execution: only the page chrome is checked."""
+    assert "mybinder.org" not in (built_book / "book" / "ch01_dynamics.html").read_text(encoding="utf-8")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["repository"]["url"] = "https://github.com/example-course/rnncourse"
+    config["execute"]["execute_notebooks"] = "off"
+    # local_extensions are found relative to the configuration file, so it lives beside the real one
+    path = ROOT / f"_config-launch-test-{os.getpid()}.yml"
+    path.write_text(yaml.safe_dump(config))
+    try:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--config", str(path),
+             "--path-output", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )
+    finally:
+        path.unlink()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    html_dir = tmp_path / "_build" / "html"
+    chapter = (html_dir / "book" / "ch01_dynamics.html").read_text(encoding="utf-8")
+    exercise = (html_dir / "exercises" / "ex01_elman" / "ex01_elman.html").read_text(encoding="utf-8")
+    intro = (html_dir / "book" / "intro.html").read_text(encoding="utf-8")
+    assert "mybinder.org/v2/gh/example-course/rnncourse/main?urlpath=lab/tree/book/ch01_dynamics.md" in chapter
+    assert "colab.research.google.com" not in chapter
+    assert "colab.research.google.com/github/example-course/rnncourse/blob/main/exercises/ex01_elman/ex01_elman.ipynb" in exercise
+    assert "mybinder.org" not in intro
+    assert "the rocket at the top of the page opens this notebook on Binder or Colab" in exercise
+    assert "this copy has none" in (built_book / "book" / "ch01_dynamics.html").read_text(encoding="utf-8")

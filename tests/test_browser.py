@@ -120,7 +120,10 @@ INSPECT = r"""() => {
         .filter(i => !(i.getAttribute('alt') || '').trim()).map(i => (i.getAttribute('src') || '').slice(0, 80));
     const widgetStates = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length;
     const widgetsShown = document.querySelectorAll('.jupyter-widgets.widget-container, .jupyter-widgets .widget-slider, .widget-inline-hbox').length;
-    return {raw, mathErrors, images, alts, widgetStates, widgetsShown,
+    // tables whose columns do not fit their box (they scroll sideways, hiding columns)
+    const clipped = [...article.querySelectorAll('table')].filter(t => t.scrollWidth > t.clientWidth + 1)
+        .map(t => (t.querySelector('th, td') || t).textContent.trim().slice(0, 40));
+    return {raw, mathErrors, images, alts, widgetStates, widgetsShown, clipped,
             typeset: document.querySelectorAll('mjx-container').length,
             scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth};
 }"""
@@ -160,6 +163,8 @@ def _check_page(browser, url: str, name: str, width: int, screenshot: Path | Non
     if shown["widgetStates"]:
         assert shown["widgetsShown"] >= shown["widgetStates"], (
             f"{name}: {shown['widgetStates']} saved widgets, but only {shown['widgetsShown']} rendered")
+    if width >= 1280:
+        assert not shown["clipped"], f"{name}: tables that hide columns behind a scrollbar at {width} px: {shown['clipped']}"
     assert shown["scrollWidth"] <= shown["clientWidth"], (
         f"{name} is {shown['scrollWidth']} px wide in a {shown['clientWidth']} px viewport: something wide "
         "does not scroll inside its own box")
