@@ -78,6 +78,8 @@ ALPHABET: str = "\n" + "".join(chr(code) for code in range(32, 127))
 #: Pure-Python standard-library modules whose docstrings make the corpus. Every one exists (as a
 #: ``.py`` file or a package's ``__init__.py``) in CPython 3.10 to 3.13; one that is missing from an
 #: installation is skipped and reported in :attr:`TextSplits.missing`.
+#:
+#: :meta hide-value:
 STDLIB_MODULES: tuple[str, ...] = (
     "argparse", "base64", "bisect", "calendar", "collections", "configparser", "contextlib", "copy",
     "csv", "dataclasses", "difflib", "doctest", "email.message", "email.utils", "enum", "fractions",

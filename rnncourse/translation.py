@@ -360,6 +360,8 @@ DATE_FORMATS = tuple(_WRITERS)
 
 #: every token a date source can contain, whatever the format and year: the vocabulary of the
 #: ``"dates"`` task, sorted
+#:
+#: :meta hide-value:
 DATE_SOURCE_WORDS = tuple(sorted({
     *_DIGITS, ",", "/", "the", "of", "oh", "and", "hundred", "thousand",
     *_ONES[1:], *_TENS[2:], *_ORDINAL_ONES[1:], *_ORDINAL_TENS.values(), *_MONTHS, *_MONTH_ABBREVIATIONS,

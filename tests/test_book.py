@@ -163,3 +163,14 @@ def test_launch_buttons_follow_the_repository_url(built_book, tmp_path):
     assert "mybinder.org" not in intro
     assert "the rocket at the top of the page opens this notebook on Binder or Colab" in exercise
     assert "this copy has none" in (built_book / "book" / "ch01_dynamics.html").read_text(encoding="utf-8")
+
+
+def test_api_signatures_are_readable(built_book):
+    """Defaults appear as written in the source, long signatures take one parameter per line, and a module
+    constant's long value is not dumped into its heading."""
+    page = (built_book / "book" / "api.html").read_text(encoding="utf-8")
+    assert '<span class="pre">STDLIB_MODULES</span>' in page
+    assert "configparser" not in page, "the 60 module names of STDLIB_MODULES are spelled out on the API page"
+    # python_maximum_signature_line_length: Sphinx lays such a signature out as a list of parameters
+    assert len(re.findall(r'<dd><em class="sig-param">', page)) > 20
+    assert "&#39;april&#39;" not in page and "'april'" not in page
