@@ -98,13 +98,13 @@ class AdditiveAttention(nn.Module):
     Args:
         query_size: ``H_d``, the size of the decoder state :math:`s`.
         key_size: ``H_e``, the size of an encoder state :math:`h^{(j)}`.
-        attention_size: ``A``, the width of the hidden layer of the scoring network.
+        attention_size: ``H_a``, the width of the hidden layer of the scoring network.
         device, dtype: where and how the parameters are created.
 
     Attributes:
-        W_a: ``nn.Linear(H_d, A, bias=False)``, weight ``(A, H_d)``.
-        U_a: ``nn.Linear(H_e, A, bias=False)``, weight ``(A, H_e)``.
-        w_a: ``nn.Linear(A, 1, bias=False)``, weight ``(1, A)``.
+        W_a: ``nn.Linear(H_d, H_a, bias=False)``, weight ``(H_a, H_d)``.
+        U_a: ``nn.Linear(H_e, H_a, bias=False)``, weight ``(H_a, H_e)``.
+        w_a: ``nn.Linear(H_a, 1, bias=False)``, weight ``(1, H_a)``.
 
     :math:`U_a h^{(j)}` does not depend on the decoder step, so :meth:`precompute` does it once per source.
     """
@@ -118,14 +118,14 @@ class AdditiveAttention(nn.Module):
         self.w_a = nn.Linear(attention_size, 1, bias=False, **options)
 
     def precompute(self, keys: Tensor) -> Tensor:
-        """``(T_x, B, H_e)`` encoder states -> ``(T_x, B, A)``, :math:`U_a h^{(j)}`."""
+        """``(T_x, B, H_e)`` encoder states -> ``(T_x, B, H_a)``, :math:`U_a h^{(j)}`."""
         return self.U_a(keys)
 
     def scores(self, query: Tensor, keys: Tensor, projected: Tensor | None = None) -> Tensor:
         """``(B, H_d)`` decoder state and ``(T_x, B, H_e)`` encoder states -> ``(B, T_x)`` scores."""
         if projected is None:
             projected = self.precompute(keys)
-        hidden = torch.tanh(self.W_a(query)[None] + projected)  # (T_x, B, A)
+        hidden = torch.tanh(self.W_a(query)[None] + projected)  # (T_x, B, H_a)
         return self.w_a(hidden).squeeze(-1).transpose(0, 1)
 
     def forward(self, query: Tensor, keys: Tensor, mask: Tensor,
@@ -249,7 +249,7 @@ class Decoder(nn.Module):
         attention: ``"additive"``, ``"multiplicative"`` or ``"none"``.
         feed_context: without attention, also feed the fixed context :math:`\bar h` at every step and to
             the output layer (with attention the per-step context is always fed).
-        attention_size: ``A`` for additive attention (default ``H_d``).
+        attention_size: ``H_a`` for additive attention (default ``H_d``).
         device, dtype: where and how the parameters are created.
 
     Attributes:

@@ -7,13 +7,16 @@ student reading them in JupyterLab, not for a developer reading a traceback.
 from __future__ import annotations
 
 import builtins
+import functools
+import os
+import traceback
 import types
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
-__all__ = ["SelfCheckError", "check_array", "check_items", "check_own_code", "check_unchanged"]
+__all__ = ["SelfCheckError", "check_array", "check_items", "check_own_code", "check_unchanged", "self_check"]
 
 #: Modules whose functions an exercise must not call in place of its own code.
 REFERENCE_MODULES = ("rnncourse", "torch", "scipy")
@@ -23,6 +26,122 @@ INDIRECT_LOOKUPS = frozenset({"__import__", "getattr", "eval", "exec", "importli
 
 class SelfCheckError(AssertionError):
     """A self-check failed; the message is meant for the student."""
+
+    def _render_traceback_(self) -> list[str]:
+        """How IPython (JupyterLab) shows this error: as usual, less the frames of the rnncourse package.
+
+        IPython hides a frame that sets ``__tracebackhide__``, but never the last one, and the last frame
+        of a failed check is the line of :func:`self_check` that raises. So the traceback is formatted here,
+        by the shell's own formatter, from a copy without the package's frames: the student sees the
+        call in their cell, the message and the cause. This must not raise (IPython would then print its
+        own error instead), hence the plain fallback.
+        """
+        shown = _without_package_frames(self.__traceback__)
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if shell is not None:
+                return list(shell.InteractiveTB.structured_traceback(type(self), self, shown))
+        except Exception:
+            pass
+        return "".join(traceback.format_exception(type(self), self, shown)).splitlines()
+
+
+# --------------------------------------------------------------------------- what a failing check shows
+#
+# A failing check is shown to the student as a traceback. Left alone, that traceback walks through
+# the checking machinery (``expected = reference(*args)``) and, when something goes wrong inside a
+# reference implementation (rnncourse.dynamics, rnncourse.bptt, ...), prints that reference's source
+# lines, which are line for line the answer. ``self_check`` cuts every frame of this package out of
+# what is shown: the student sees the call in their cell, the message, and (as the cause) the frames
+# of their own function and of the libraries it called.
+
+#: The directory of the rnncourse package (as imported, and with links resolved): frames whose code lives
+#: under it are not shown.
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_DIRS = tuple({os.path.normcase(d) + os.sep for d in (_PACKAGE, os.path.realpath(_PACKAGE))})
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _in_package(filename: str) -> bool:
+    """Whether code from ``filename`` belongs to the rnncourse package (checks and references alike)."""
+    if not filename or filename.startswith("<"):
+        return False
+    paths = {os.path.normcase(os.path.abspath(filename)), os.path.normcase(os.path.realpath(filename))}
+    return any(path.startswith(_PACKAGE_DIRS) for path in paths)
+
+
+def _without_package_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """A new traceback chain with only the frames whose code is outside the rnncourse package."""
+    kept = []
+    while tb is not None:
+        if not _in_package(tb.tb_frame.f_code.co_filename):
+            kept.append((tb.tb_frame, tb.tb_lasti, tb.tb_lineno))
+        tb = tb.tb_next
+    filtered = None
+    for frame, lasti, lineno in reversed(kept):
+        filtered = types.TracebackType(filtered, frame, lasti, lineno)
+    return filtered
+
+
+def _shown_cause(error: BaseException | None) -> BaseException | None:
+    """``error`` (a failed check's cause) with the package's frames cut from its traceback and from those of
+    every exception chained to it (its own ``__cause__`` and ``__context__``, which may come from a reference)."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = _without_package_frames(current.__traceback__)
+        pending.extend((current.__cause__, current.__context__))
+    return error
+
+
+def self_check(check: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Make a public self-check show the student's code, never the checker's or a reference's.
+
+    A student reads a failing check as a traceback in JupyterLab. Without this wrapper that traceback
+    shows the lines of the check itself (``expected = reference(*args)``) and, when an exception
+    happens inside a reference implementation, the reference's source lines, which are the answer.
+    So the wrapper:
+
+    * re-raises a :class:`SelfCheckError` as a fresh one with the same message, whose ``__cause__`` is
+      the original cause (usually the error the student's function raised) with every frame of the
+      rnncourse package removed from its traceback (the student's frames, numpy's and so on stay);
+    * turns any other exception escaping the check (a crash of the checking code or of a reference) into
+      a :class:`SelfCheckError` saying the check could not finish, naming the exception's type and message,
+      with the exception itself, filtered the same way, as the cause;
+    * hides its own frame (``__tracebackhide__``, honoured by IPython and pytest).
+
+    ``KeyboardInterrupt`` and ``SystemExit`` pass through untouched.
+    """
+
+    @functools.wraps(check)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        __tracebackhide__ = True  # read from the frame by pytest and IPython (IPython shows the last frame anyway)
+        try:
+            return check(*args, **kwargs)
+        except SelfCheckError as failure:
+            replacement, cause = SelfCheckError(*failure.args), failure.__cause__
+        except Exception as error:
+            name, message = getattr(check, "__name__", "the self-check"), str(error).strip()
+            replacement = SelfCheckError(
+                f"{name} could not finish: checking your function stopped on {type(error).__name__}"
+                + (f": {message}" if message else "")
+                + ". The check cannot say what this means for your answer: look at what your function returns "
+                "(its type, shape and dtype) and, if it looks right, ask for help with this message."
+            )
+            cause = error
+        # Raised here, outside the handlers, so that the original exception (and with it the checker's
+        # frames) is not kept as the implicit __context__ either.
+        raise replacement from _shown_cause(cause)
+
+    return checked
 
 
 def check_array(

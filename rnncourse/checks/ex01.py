@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rnncourse import dynamics
-from rnncourse.checks import SelfCheckError, check_array, check_own_code, check_unchanged
+from rnncourse.checks import SelfCheckError, check_array, check_own_code, check_unchanged, self_check
 
 __all__ = [
     "FORWARD_HINT",
@@ -392,6 +392,7 @@ def _check_softmax_on(softmax: Callable[[np.ndarray], np.ndarray], cases: Sequen
         )
 
 
+@self_check
 def check_softmax(softmax: Callable[[np.ndarray], np.ndarray], seed: int = 0) -> None:
     """``softmax(o)`` over the last axis: rows sum to one and match the reference."""
     check_own_code(softmax, "softmax(o)")
@@ -405,6 +406,7 @@ def check_softmax(softmax: Callable[[np.ndarray], np.ndarray], seed: int = 0) ->
           f"{np.sum(softmax(cases[0][1]), axis=-1)[0]:.6f}.")
 
 
+@self_check
 def check_softmax_stable(softmax: Callable[[np.ndarray], np.ndarray], seed: int = 10) -> None:
     """``softmax(o)`` does not overflow for logits near +1000 or -1000, for a batch or a single vector."""
     check_own_code(softmax, "softmax(o)")
@@ -437,12 +439,14 @@ def _check_elman_step_on(elman_step: Callable[..., np.ndarray], rng: np.random.G
         )
 
 
+@self_check
 def check_elman_step(elman_step: Callable[..., np.ndarray], seed: int = 1) -> None:
     """``elman_step(x, h_prev, W, U, b)`` matches the reference for one step of a batch."""
     _check_elman_step_on(elman_step, np.random.default_rng(seed), [(3, 4, 6), (5, 2, 3)])
     print("elman_step: correct for a batch of 3 with D=4 inputs and H=6 hidden units, and for B=5, D=2, H=3.")
 
 
+@self_check
 def check_elman_step_general(elman_step: Callable[..., np.ndarray], seed: int = 11) -> None:
     """``elman_step`` on a batch of one, ``D != H``, ``D == H`` and ``H = 1``, with random weights and bias."""
     sizes = [(1, 2, 3), (1, 1, 1), (8, 7, 2), (4, 3, 12), (2, 5, 5)]
@@ -461,12 +465,14 @@ def _check_elman_forward_on(elman_forward: Callable[..., np.ndarray], rng: np.ra
         )
 
 
+@self_check
 def check_elman_forward(elman_forward: Callable[..., np.ndarray], seed: int = 2) -> None:
     """``elman_forward(x, h0, W, U, b)`` returns every hidden state, ``(T, B, H)``."""
     _check_elman_forward_on(elman_forward, np.random.default_rng(seed), [(5, 3, 4, 6)])
     print("elman_forward: all T=5 states correct for a batch of 3.")
 
 
+@self_check
 def check_elman_forward_general(elman_forward: Callable[..., np.ndarray], seed: int = 12) -> None:
     """``elman_forward`` for one step, a batch of one, ``H = 1``, ``D == H`` and long sequences; inputs unchanged."""
     sizes = [(1, 1, 2, 3), (12, 5, 4, 8), (6, 2, 9, 1), (20, 1, 1, 4), (4, 2, 3, 3)]
@@ -489,12 +495,14 @@ def _check_jordan_step_on(jordan_step: Callable[..., Any], rng: np.random.Genera
         )
 
 
+@self_check
 def check_jordan_step(jordan_step: Callable[..., tuple[np.ndarray, np.ndarray]], seed: int = 3) -> None:
     """``jordan_step(x, y_hat_prev, W, U, b, V, c)`` returns ``(h, y_hat)``."""
     _check_jordan_step_on(jordan_step, np.random.default_rng(seed), [(3, 4, 6, 3)])
     print("jordan_step: hidden state and output both correct.")
 
 
+@self_check
 def check_jordan_step_general(jordan_step: Callable[..., tuple[np.ndarray, np.ndarray]], seed: int = 13) -> None:
     """``jordan_step`` on a batch of one, ``H == K`` and ``H != K``; every output row is a distribution."""
     _check_jordan_step_on(jordan_step, np.random.default_rng(seed), [(1, 1, 2, 2), (7, 3, 5, 9), (2, 3, 4, 4)])

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rnncourse import bptt, dynamics, sampling
-from rnncourse.checks import SelfCheckError, check_array, check_own_code, check_unchanged
+from rnncourse.checks import SelfCheckError, check_array, check_own_code, check_unchanged, self_check
 from rnncourse.checks.ex01 import _call, _close, _is_float_array, _is_list, _never_raises, _sizes
 from rnncourse.gradcheck import numerical_gradient
 
@@ -289,12 +289,14 @@ def _check_step_backward_on(step_backward: Callable[..., Any], rng: np.random.Ge
         )
 
 
+@self_check
 def check_step_backward(step_backward: Callable[..., Any], seed: int = 20) -> None:
     """``step_backward`` returns the five gradients of one step for a batch."""
     _check_step_backward_on(step_backward, np.random.default_rng(seed), [(3, 4, 5), (2, 3, 2)])
     print("step_backward: dx, dh_prev, dW, dU and db all correct for B=3, D=4, H=5 and B=2, D=3, H=2.")
 
 
+@self_check
 def check_step_backward_general(step_backward: Callable[..., Any], seed: int = 21) -> None:
     """``step_backward`` on a batch of one, ``D == H``, ``H = 1`` and a wide batch; inputs unchanged."""
     sizes = [(1, 2, 3), (4, 5, 5), (6, 3, 1), (9, 1, 4)]
@@ -322,6 +324,7 @@ def _check_bptt_on(bptt_fn: Callable[..., Any], rng: np.random.Generator, sizes,
                               rtol=1e-5, atol=1e-7)
 
 
+@self_check
 def check_bptt(bptt_fn: Callable[..., Any], seed: int = 22) -> None:
     """``bptt`` returns all six gradients of the summed cross-entropy, also against finite differences."""
     _check_bptt_on(bptt_fn, np.random.default_rng(seed), [(4, 3, 3, 5, 4)], finite_differences=True)
@@ -329,6 +332,7 @@ def check_bptt(bptt_fn: Callable[..., Any], seed: int = 22) -> None:
           "centred finite differences of the loss.")
 
 
+@self_check
 def check_bptt_general(bptt_fn: Callable[..., Any], seed: int = 23) -> None:
     """``bptt`` for one step, a batch of one, ``H = 1``, ``D == H``, two classes and a long sequence."""
     sizes = [(1, 2, 3, 4, 3), (6, 1, 2, 3, 2), (5, 2, 1, 1, 3), (3, 2, 4, 4, 5), (25, 3, 3, 6, 4)]
@@ -352,6 +356,7 @@ def _check_clip_on(clip_gradients: Callable[..., Any], cases) -> None:
         )
 
 
+@self_check
 def check_clip_gradients(clip_gradients: Callable[..., Any], seed: int = 24) -> None:
     """``clip_gradients`` rescales a too-large set of gradients to ``max_norm`` and leaves a small one alone."""
     rng = np.random.default_rng(seed)
@@ -365,6 +370,7 @@ def check_clip_gradients(clip_gradients: Callable[..., Any], seed: int = 24) -> 
           "them unchanged when it is not.")
 
 
+@self_check
 def check_clip_gradients_general(clip_gradients: Callable[..., Any], seed: int = 25) -> None:
     """One gradient, many, all zero (no division by zero), exactly at the threshold; inputs unchanged."""
     rng = np.random.default_rng(seed)
@@ -396,6 +402,7 @@ def _check_temperature_on(softmax_with_temperature: Callable[..., Any], cases) -
         check_unchanged(f"{task} with {label}", ["o"], [before], [o])
 
 
+@self_check
 def check_softmax_with_temperature(softmax_with_temperature: Callable[..., Any], seed: int = 26) -> None:
     """Temperatures 1, 0.5 and 2 on a batch of scores."""
     rng = np.random.default_rng(seed)
@@ -404,6 +411,7 @@ def check_softmax_with_temperature(softmax_with_temperature: Callable[..., Any],
     print("softmax_with_temperature: correct at temperatures 1, 0.5 and 2; a lower temperature sharpens.")
 
 
+@self_check
 def check_softmax_with_temperature_limits(softmax_with_temperature: Callable[..., Any], seed: int = 27) -> None:
     """Temperature 0 (greedy), a tiny temperature on large scores (no overflow), a single vector, a huge one."""
     rng = np.random.default_rng(seed)
@@ -422,6 +430,7 @@ SAMPLE_TASK = "sample(burn_in, n, temperature, uniforms, h0, W, U, b, V, c)"
 SAMPLE_NAMES = ["burn_in", "n", "temperature", "uniforms", "h0", "W", "U", "b", "V", "c"]
 
 
+@self_check
 def check_sample(sample: Callable[..., Any], seed: int = 28) -> None:
     """``sample`` generates the same characters as the reference from the same uniforms."""
     check_own_code(sample, SAMPLE_TASK)

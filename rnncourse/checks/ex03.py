@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from rnncourse.checks import SelfCheckError, check_array, check_own_code, check_unchanged
+from rnncourse.checks import SelfCheckError, check_array, check_own_code, check_unchanged, self_check
 from rnncourse.checks.ex01 import _call, _close, _is_float_array, _is_list, _never_raises, _sizes
 
 __all__ = [
@@ -366,12 +366,14 @@ def _check_lstm_on(lstm_cell, rng, sizes):
         )
 
 
+@self_check
 def check_lstm_cell(lstm_cell: Callable[..., Any], seed: int = 30) -> None:
     """``lstm_cell`` against ``torch.nn.LSTMCell`` with the same weights, for two sizes."""
     _check_lstm_on(lstm_cell, np.random.default_rng(seed), [(3, 4, 5), (2, 3, 2)])
     print("lstm_cell: h_new and C_new agree with torch.nn.LSTMCell (same weights) for B=3, D=4, H=5 and B=2, D=3, H=2.")
 
 
+@self_check
 def check_lstm_cell_general(lstm_cell: Callable[..., Any], seed: int = 31) -> None:
     """A batch of one, ``H = 1``, ``D == H``, ``4H == D``; inputs unchanged."""
     _check_lstm_on(lstm_cell, np.random.default_rng(seed), [(1, 3, 4), (5, 2, 1), (4, 6, 6), (2, 8, 2)])
@@ -394,6 +396,7 @@ def _check_gru_on(gru_cell_lecture, rng, sizes, diagonal=False):
                           mistakes=lambda args=args: gru_mistakes(*args))
 
 
+@self_check
 def check_gru_cell_lecture(gru_cell_lecture: Callable[..., Any], seed: int = 32) -> None:
     """The lectures' GRU for two sizes, and once against ``torch.nn.GRUCell`` where the two conventions meet."""
     rng = np.random.default_rng(seed)
@@ -403,6 +406,7 @@ def check_gru_cell_lecture(gru_cell_lecture: Callable[..., Any], seed: int = 32)
           "mapped weights when W_h is diagonal.")
 
 
+@self_check
 def check_gru_cell_lecture_general(gru_cell_lecture: Callable[..., Any], seed: int = 33) -> None:
     """A batch of one, ``H = 1``, ``D == H``, ``D == 3H``; inputs unchanged."""
     _check_gru_on(gru_cell_lecture, np.random.default_rng(seed), [(1, 3, 4), (6, 2, 1), (3, 5, 5), (2, 6, 2)])
@@ -493,12 +497,14 @@ def _check_layer_on(lstm_layer, rng, sizes, gradients):
                     random_layer_problem(rng, T, B, D, H), reference_lstm_layer, LAYER_ITEMS, LAYER_HINT, gradients)
 
 
+@self_check
 def check_lstm_layer(lstm_layer: Callable[..., Any], seed: int = 34) -> None:
     """``lstm_layer`` against ``torch.nn.LSTM`` with the same weights: outputs and final states."""
     _check_layer_on(lstm_layer, np.random.default_rng(seed), [(5, 3, 4, 3), (1, 2, 2, 4)], gradients=False)
     print("lstm_layer: output, h_n and C_n agree with torch.nn.LSTM (same weights) for T=5 and T=1.")
 
 
+@self_check
 def check_lstm_layer_gradients(lstm_layer: Callable[..., Any], seed: int = 35) -> None:
     """The gradients of a random weighting of the outputs with respect to every argument, against ``torch.nn.LSTM``."""
     _check_layer_on(lstm_layer, np.random.default_rng(seed), [(6, 2, 3, 4), (3, 1, 5, 2)], gradients=True)
@@ -508,6 +514,7 @@ def check_lstm_layer_gradients(lstm_layer: Callable[..., Any], seed: int = 35) -
 BIDIRECTIONAL_NAMES = ["x", "W_ih_f", "W_hh_f", "b_f", "W_ih_b", "W_hh_b", "b_b"]
 
 
+@self_check
 def check_bidirectional_lstm(bidirectional_lstm: Callable[..., Any], seed: int = 36) -> None:
     """``bidirectional_lstm`` against ``torch.nn.LSTM(bidirectional=True)``: values and gradients."""
     task = "bidirectional_lstm(x, W_ih_f, W_hh_f, b_f, W_ih_b, W_hh_b, b_b)"
@@ -526,6 +533,7 @@ def check_bidirectional_lstm(bidirectional_lstm: Callable[..., Any], seed: int =
 POOL_ITEMS = ("last (B, H)", "mean (B, H)")
 
 
+@self_check
 def check_pool_states(pool_states: Callable[..., Any], seed: int = 37) -> None:
     """Ragged batches: every length from 1 to ``T``, a batch of one, all sequences full; inputs unchanged."""
     task = "pool_states(states, mask)"

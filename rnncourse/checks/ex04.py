@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from rnncourse.checks import SelfCheckError, check_items, check_own_code, check_unchanged
+from rnncourse.checks import SelfCheckError, check_items, check_own_code, check_unchanged, self_check
 from rnncourse.checks.ex01 import _call, _close, _is_float_array, _is_list, _never_raises, _sizes
 
 __all__ = [
@@ -605,6 +605,7 @@ def _check_scale_on(scale_to_radius, cases) -> None:
                           reference_scale_to_radius, ("W_scaled (H, H)",), SCALE_HINT, diagnose_scale, scale_mistakes)
 
 
+@self_check
 def check_scale_to_radius(scale_to_radius: Callable[..., Any], seed: int = 40) -> None:
     """Dense random matrices of two sizes and a sparse one, scaled up and down."""
     rng = np.random.default_rng(seed)
@@ -617,6 +618,7 @@ def check_scale_to_radius(scale_to_radius: Callable[..., Any], seed: int = 40) -
           "a sparse 30 x 30 one.")
 
 
+@self_check
 def check_scale_to_radius_general(scale_to_radius: Callable[..., Any], seed: int = 41) -> None:
     """Largest eigenvalues a complex pair, or negative; ``H = 1``; radius 0; a large factor; inputs unchanged."""
     rng = np.random.default_rng(seed)
@@ -650,6 +652,7 @@ def _check_leaky_on(leaky_states, rng, cases) -> None:
                           reference_leaky_states, ("states (T, H)",), LEAKY_HINT, diagnose_states, leaky_mistakes)
 
 
+@self_check
 def check_leaky_states(leaky_states: Callable[..., Any], seed: int = 42) -> None:
     """Two leaky runs, one from a given ``h0`` and one from zeros."""
     _check_leaky_on(leaky_states, np.random.default_rng(seed), [(20, 2, 5, 0.3, True), (12, 1, 8, 0.7, False)])
@@ -657,6 +660,7 @@ def check_leaky_states(leaky_states: Callable[..., Any], seed: int = 42) -> None
           "0.7 from zeros.")
 
 
+@self_check
 def check_leaky_states_general(leaky_states: Callable[..., Any], seed: int = 43) -> None:
     """Leak rate 1, one step, ``D == H``, ``H = 1``, a long slow run from ``h0``; inputs unchanged."""
     cases = [(8, 3, 4, 1.0, False), (1, 2, 3, 0.4, True), (10, 4, 4, 0.6, True), (15, 2, 1, 0.25, True),
@@ -681,12 +685,14 @@ def _check_ridge_on(ridge_readout, rng, cases) -> None:
                           diagnose_readout, ridge_mistakes, rtol=1e-7, atol=1e-9)
 
 
+@self_check
 def check_ridge_readout(ridge_readout: Callable[..., Any], seed: int = 44) -> None:
     """Two readouts: two outputs and one."""
     _check_ridge_on(ridge_readout, np.random.default_rng(seed), [(50, 6, 2, 0.5), (40, 4, 1, 2.0)])
     print("ridge_readout: V_h and V_0 correct for T=50, H=6, K=2, ridge 0.5 and T=40, H=4, K=1, ridge 2.")
 
 
+@self_check
 def check_ridge_readout_general(ridge_readout: Callable[..., Any], seed: int = 45) -> None:
     """More units than steps, ``H == K``, no ridge, a large ridge; inputs unchanged."""
     cases = [(8, 15, 2, 0.3), (30, 3, 3, 1.5), (25, 4, 2, 0.0), (20, 5, 1, 50.0)]
@@ -711,6 +717,7 @@ def _check_choice_on(choose_ridge, rng, cases) -> None:
                           CHOOSE_ITEMS, CHOOSE_HINT, diagnose_choice, choice_mistakes, rtol=1e-7, atol=1e-9)
 
 
+@self_check
 def check_choose_ridge(choose_ridge: Callable[..., Any], seed: int = 46) -> None:
     """One output, noisy targets: the validation error, not the training error, picks the ridge."""
     cases = [
@@ -722,6 +729,7 @@ def check_choose_ridge(choose_ridge: Callable[..., Any], seed: int = 46) -> None
           "right for two single-output problems.")
 
 
+@self_check
 def check_choose_ridge_general(choose_ridge: Callable[..., Any], seed: int = 47) -> None:
     """Outputs on different scales, candidates in no order, one candidate, three outputs; inputs unchanged."""
     cases = [

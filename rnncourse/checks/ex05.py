@@ -15,7 +15,7 @@ and greedy decoding of a batch. The references are written here from the chapter
 - greedy decoding from ``bos``: argmax at every step, the ``eos`` kept, ``PAD = 0`` after it, ``max_len`` columns.
 
 Each check draws its problems from a fixed seed and covers what the hidden cases cover: ``B = 1``, ``T_x = 1``,
-``H_d != H_e != A`` and the square sizes where a transpose or a swap runs without a shape error, padding at the end
+``H_d != H_e != H_a`` and the square sizes where a transpose or a swap runs without a shape error, padding at the end
 and an arbitrary mask, a fully padded row, scores near +1000 and -1000, rows that finish at different steps and one
 that never emits ``eos``. When a value is wrong, the checks try the usual mistakes (softmax over the wrong axis, the
 mask ignored, the GRU fed ``[context; embedding]``, attention scored from the new state, greedy decoding that keeps
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from rnncourse.checks import SelfCheckError, check_items, check_own_code, check_unchanged
+from rnncourse.checks import SelfCheckError, check_items, check_own_code, check_unchanged, self_check
 from rnncourse.checks.ex01 import _call, _close, _is_float_array, _never_raises, _sizes
 from rnncourse.checks.ex04 import _listish
 
@@ -86,8 +86,8 @@ __all__ = [
 PAD = 0
 
 ADDITIVE_HINT = (
-    "e_j = w_a^T tanh(W_a s^(t-1) + U_a h^(j)). With vectors as rows: the query s_prev @ W_a.T is (B, A) and the keys "
-    "enc @ U_a.T are (T_x, B, A); add them (the query broadcasts over time), apply np.tanh, then `@ w_a` gives (T_x, B): "
+    "e_j = w_a^T tanh(W_a s^(t-1) + U_a h^(j)). With vectors as rows: the query s_prev @ W_a.T is (B, H_a) and the keys "
+    "enc @ U_a.T are (T_x, B, H_a); add them (the query broadcasts over time), apply np.tanh, then `@ w_a` gives (T_x, B): "
     "transpose it to (B, T_x), one row per example."
 )
 MULTIPLICATIVE_HINT = (
@@ -127,8 +127,8 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
 
 def reference_additive_scores(s_prev, enc, W_a, U_a, w_a):
     """Additive (Bahdanau) scores ``(B, T_x)``: ``e[b, j] = w_a . tanh(W_a s_prev[b] + U_a enc[j, b])``."""
-    query = s_prev @ W_a.T  # (B, A)
-    keys = enc @ U_a.T  # (T_x, B, A)
+    query = s_prev @ W_a.T  # (B, H_a)
+    keys = enc @ U_a.T  # (T_x, B, H_a)
     return np.einsum("tba,a->bt", np.tanh(query[None] + keys), w_a)
 
 
@@ -293,7 +293,7 @@ def random_softmax_problem(rng: np.random.Generator, B: int, T_x: int, kind: str
 
 
 def random_additive_problem(rng: np.random.Generator, B: int, T_x: int, H_d: int, H_e: int, A: int) -> list[np.ndarray]:
-    """``[s_prev (B, H_d), enc (T_x, B, H_e), W_a (A, H_d), U_a (A, H_e), w_a (A,)]``, scaled so tanh is not saturated."""
+    """``[s_prev (B, H_d), enc (T_x, B, H_e), W_a (H_a, H_d), U_a (H_a, H_e), w_a (H_a,)]``, scaled so tanh is not saturated."""
     return [
         _states(rng, (B, H_d)),
         _states(rng, (T_x, B, H_e)),
@@ -316,7 +316,7 @@ def random_context_problem(rng: np.random.Generator, B: int, T_x: int, H_e: int,
 
 def random_decoder_params(rng: np.random.Generator, K: int, M: int, H_d: int, H_e: int, A: int) -> dict[str, np.ndarray]:
     """The decoder's parameters: embedding ``E (K, M)``, GRU ``weight_ih (3H_d, M + H_e)``, ``weight_hh (3H_d, H_d)``,
-    ``bias_ih``, ``bias_hh (3H_d,)``, attention ``W_a (A, H_d)``, ``U_a (A, H_e)``, ``w_a (A,)``, output ``V (K, H_d + H_e)``,
+    ``bias_ih``, ``bias_hh (3H_d,)``, attention ``W_a (H_a, H_d)``, ``U_a (H_a, H_e)``, ``w_a (H_a,)``, output ``V (K, H_d + H_e)``,
     ``c (K,)``. The PAD token's output bias is very negative, as after training: it is never the argmax."""
     c = 0.5 * rng.standard_normal(K)
     c[PAD] -= 20.0
@@ -451,7 +451,7 @@ def additive_mistakes(s_prev, enc, W_a, U_a, w_a) -> dict[str, np.ndarray]:
             lambda: scores(query, keys, combine=lambda u: u.sum(axis=-1)),
         "the scores are (T_x, B): return one row per example, (B, T_x)": lambda: scores(query, keys).T,
         "each query is paired with another example's encoder states: enc is time first, (T_x, B, H_e), so the query "
-        "(B, A) broadcasts over time as (1, B, A)": lambda: scores(query[:, None, :], keys),
+        "(B, H_a) broadcasts over time as (1, B, H_a)": lambda: scores(query[:, None, :], keys),
         "enc is read as batch first, (B, T_x, H_e): it is time first, (T_x, B, H_e), as everywhere in the course":
             lambda: scores(query[:, None, :], keys).T,
     }
@@ -852,12 +852,14 @@ def _check_additive_on(additive_scores, rng, cases) -> None:
                ADDITIVE_HINT, diagnose_scores, additive_mistakes)
 
 
+@self_check
 def check_additive_scores(additive_scores: Callable[..., Any], seed: int = 50) -> None:
     """Two batches with ``H_d``, ``H_e`` and ``A`` all different."""
     _check_additive_on(additive_scores, np.random.default_rng(seed), [(3, 5, 4, 6, 7), (2, 7, 5, 3, 4)])
     print("additive_scores: correct for B=3, T_x=5, H_d=4, H_e=6, A=7 and B=2, T_x=7, H_d=5, H_e=3, A=4.")
 
 
+@self_check
 def check_additive_scores_general(additive_scores: Callable[..., Any], seed: int = 51) -> None:
     """``B = 1``, ``T_x = 1``, square sizes (where a swap or transpose runs), ``B == T_x``; arguments unchanged."""
     cases = [(4, 4, 4, 4, 4), (3, 4, 5, 5, 5), (1, 6, 3, 5, 4), (4, 1, 5, 2, 3), (6, 9, 8, 10, 12)]
@@ -871,6 +873,7 @@ def check_additive_scores_general(additive_scores: Callable[..., Any], seed: int
 MULTIPLICATIVE_TASK = "multiplicative_scores(s_prev, enc, M_a)"
 
 
+@self_check
 def check_multiplicative_scores(multiplicative_scores: Callable[..., Any], seed: int = 52) -> None:
     """``H_d != H_e``, ``H_d == H_e`` (where a transposed ``M_a`` runs), ``B = 1``, ``T_x = 1``, ``B == T_x``."""
     check_own_code(multiplicative_scores, MULTIPLICATIVE_TASK)
@@ -897,6 +900,7 @@ def _check_softmax_on(masked_softmax, rng, cases) -> None:
                SOFTMAX_HINT, diagnose_softmax, softmax_mistakes)
 
 
+@self_check
 def check_masked_softmax(masked_softmax: Callable[..., Any], seed: int = 53) -> None:
     """Padding at the end of some rows, and no padding at all."""
     cases = [
@@ -909,6 +913,7 @@ def check_masked_softmax(masked_softmax: Callable[..., Any], seed: int = 53) -> 
           "real positions and padded positions get exactly 0.")
 
 
+@self_check
 def check_masked_softmax_general(masked_softmax: Callable[..., Any], seed: int = 54) -> None:
     """A fully padded row, an arbitrary mask, ``T_x = 1``, ``B = 1``, scores near +-1000; arguments unchanged."""
     cases = [
@@ -929,6 +934,7 @@ def check_masked_softmax_general(masked_softmax: Callable[..., Any], seed: int =
 CONTEXT_TASK = "attention_context(alpha, enc)"
 
 
+@self_check
 def check_attention_context(attention_context: Callable[..., Any], seed: int = 55) -> None:
     """Padded weights, a fully padded row (zero weights), ``T_x = 1``, ``B = 1``, ``B == T_x``, ``B == H_e``."""
     check_own_code(attention_context, CONTEXT_TASK)
@@ -957,6 +963,7 @@ def _check_decoder_on(decoder_step, rng, cases) -> None:
                DECODER_HINT, diagnose_decoder, decoder_mistakes)
 
 
+@self_check
 def check_decoder_step(decoder_step: Callable[..., Any], seed: int = 56) -> None:
     """Two batches with padded sources and all sizes different."""
     cases = [
@@ -967,6 +974,7 @@ def check_decoder_step(decoder_step: Callable[..., Any], seed: int = 56) -> None
     print("decoder_step: o, s and alpha are correct for two padded batches with all sizes different.")
 
 
+@self_check
 def check_decoder_step_general(decoder_step: Callable[..., Any], seed: int = 57) -> None:
     """``B = 1``, ``T_x = 1``, a fully padded row, an arbitrary mask, square sizes; arguments unchanged."""
     cases = [
@@ -1025,6 +1033,7 @@ def _check_greedy_on(greedy_decode, decoder_step, rng, cases) -> None:
                ("tokens (B, max_len)",), GREEDY_HINT, diagnose_greedy, greedy_mistakes)
 
 
+@self_check
 def check_greedy_decode(greedy_decode: Callable[..., Any], decoder_step: Callable[..., Any] | None = None,
                         seed: int = 58) -> None:
     """Batches whose rows emit eos at different steps. Given ``decoder_step`` (the student's, which greedy_decode calls),
@@ -1040,6 +1049,7 @@ def check_greedy_decode(greedy_decode: Callable[..., Any], decoder_step: Callabl
           "then PAD.")
 
 
+@self_check
 def check_greedy_decode_general(greedy_decode: Callable[..., Any], decoder_step: Callable[..., Any] | None = None,
                                 seed: int = 59) -> None:
     """A row that never emits eos, every row finished early, ``B = 1``, ``T_x = 1``, ``max_len = 1``, other token ids for
