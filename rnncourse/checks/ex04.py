@@ -532,7 +532,7 @@ def diagnose_readout(value: Any, expected: Any) -> str | None:
     if got_h.shape == (H, K) and H != K:
         return f"returned V_h (item 0) with shape (H, K) = {got_h.shape}: it is (K, H) = {V_h.shape}, one row per output"
     if H == K and got_h.shape == V_h.shape and _close(got_h, V_h.T) and not _close(got_h, V_h):
-        return f"returned V_h (item 0) transposed: it is (K, H), one row per output, so that predictions are states @ V_h.T + V_0"
+        return "returned V_h (item 0) transposed: it is (K, H), one row per output, so that predictions are states @ V_h.T + V_0"
     if got_0.shape != V_0.shape and got_0.size == V_0.size:
         return f"returned V_0 (item 1) with shape {got_0.shape}: it is a vector, (K,) = {V_0.shape}"
     if got_0.shape == V_0.shape and not np.any(got_0) and np.any(V_0):
