@@ -68,7 +68,12 @@ def test_chapter_one_has_figures_math_and_a_saved_widget(built_book):
     names = {m["model_name"] for m in models.values()}
     assert {"FloatSliderModel", "OutputModel"} <= names
     outputs = [m["state"].get("outputs", []) for m in models.values() if m["model_name"] == "OutputModel"]
-    assert any("image/png" in o.get("data", {}) for out in outputs for o in out), "the explorer's saved view has no plot"
+    # the explorer shows its plot as an <img> with alt text describing it (rnncourse.widgets._show)
+    views = [o.get("data", {}).get("text/html", "") for out in outputs for o in out]
+    views = ["".join(v) if isinstance(v, list) else v for v in views]
+    assert any('src="data:image/png;base64,' in v for v in views), "the explorer's saved view has no plot"
+    assert any(re.search(r'<img alt="Activity of four of the 60 units over 200 steps at spectral radius 1\.50', v)
+               for v in views), "the explorer's plot has no alt text saying what it shows"
     assert re.search(r'<script[^>]+src="[^"]*vendor/html-manager/embed-amd\.js', text)
 
 
