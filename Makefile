@@ -84,6 +84,7 @@ bench: env vendor
 	$(BIN)/python benchmarks/bench_seq2seq.py
 	$(BIN)/python benchmarks/bench_grading.py 100
 	$(BIN)/python benchmarks/bench_grading.py per-exercise
+	$(BIN)/python benchmarks/bench_similarity.py
 
 clean:
 	rm -rf _build _vendor

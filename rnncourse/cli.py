@@ -3,6 +3,7 @@
 - ``release [ASSIGNMENT ...]``  regenerate ``exercises/`` from ``solutions/`` with nbgrader
 - ``validate [ASSIGNMENT ...]`` solutions score full marks and released stubs zero, with both graders
 - ``grade ASSIGNMENT SUBMISSIONS``  grade a folder or zip of submissions (sandboxed, in parallel)
+- ``similarity ASSIGNMENT SUBMISSIONS``  report similar answers (to each other, to the course's code); no grade changes
 - ``export``                    the gradebook as CSV (``nbgrader export``)
 - ``experiment NAME [--tiny]``  run one of the book's slow experiments and write its results file
 """
@@ -95,6 +96,23 @@ def grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def similarity(args: argparse.Namespace) -> int:
+    from rnncourse.grading.similarity import Settings, similarity_report
+
+    root = course.course_root()
+    _selected(root, [args.assignment])
+    submissions = Path(args.submissions).resolve()
+    if not submissions.exists():
+        raise SystemExit(f"{submissions} does not exist")
+    if not 0 < args.threshold <= 1:
+        raise SystemExit(f"--threshold must be in (0, 1], not {args.threshold}")
+    out = Path(args.out or root / "grades" / args.assignment).resolve()
+    report = similarity_report(root, args.assignment, submissions, out, Settings(threshold=args.threshold))
+    print(f"{len(report.students)} submission(s) compared, {len(report.flagged)} pair(s) flagged; "
+          f"wrote {out / 'similarity.html'} and {out / 'similarity.json'}")
+    return 0
+
+
 def export(args: argparse.Namespace) -> int:
     root = course.course_root()
     output = Path(args.to).resolve()
@@ -143,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--wall-seconds", type=float, help="wall-clock budget per submission, re-runs included (default 300)")
     sub.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
     sub.set_defaults(func=grade)
+    sub = commands.add_parser("similarity", help="report similar answers (never changes a grade)", description=(
+        "Compare the answers in SUBMISSIONS (read as `grade` reads them) with each other and with the course's "
+        "reference code. Writes DIR/similarity.json and DIR/similarity.html; never touches grades."))
+    sub.add_argument("assignment", metavar="ASSIGNMENT")
+    sub.add_argument("submissions", metavar="SUBMISSIONS")
+    sub.add_argument("--out", metavar="DIR", help="output folder (default: grades/ASSIGNMENT)")
+    sub.add_argument("--threshold", type=float, default=0.8, metavar="X",
+                     help="flag student pairs at this Jaccard similarity, and answers with this share in the reference code (default 0.8)")
+    sub.set_defaults(func=similarity)
     sub = commands.add_parser("export", help="export the gradebook to CSV (nbgrader export)")
     sub.add_argument("--to", default="grades.csv", help="CSV file to write (default grades.csv)")
     sub.add_argument("--db", metavar="URL", help="gradebook URL (default: the course's gradebook.db)")
