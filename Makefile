@@ -25,6 +25,11 @@ $(VENV)/.installed: requirements.txt requirements-test.txt constraints.txt pypro
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; } || \
 	  echo "note: chromium is not installed: the browser tests fail until it is (apt-get install chromium)"
+	@# PostgreSQL for the gradebook tests (tests/test_postgres.py starts a throw-away server on loopback)
+	@{ command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }; } || \
+	  echo "note: PostgreSQL is not installed: the PostgreSQL gradebook tests are skipped (apt-get install postgresql)"
 	@# a venv without pip is made again; Debian/Ubuntu ship venv's ensurepip separately (python3.X-venv),
 	@# installed here when we are root
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); } || \
