@@ -6,7 +6,8 @@
 * The ipywidgets 8 controls typeset their labels through MathJax 2's ``MathJax.Hub.Queue``; the book
   uses MathJax 3, so ``static/rnncourse.js`` gives MathJax 3 a ``Hub.Queue`` that calls ``typesetPromise``.
 * The theme's colour mode defaults to light (an empty default made the theme log an error on first load).
-* A favicon (``static/favicon.svg``, set in ``_config.yml``): without one every first visit logged a 404.
+* A favicon (``static/favicon.svg``, set in ``_config.yml``, and ``/favicon.ico`` for pages without an icon
+  link): without one a first visit logged a 404.
 * Students start from the book, not from a clone: the student distribution (``student_dist.py``: the package's
   wheel, each chapter and exercise as an ``.ipynb``, the exercises as a zip) is written to ``downloads/`` in
   the built site, and every chapter and exercise page opens with a box that links its notebook and says how
@@ -135,6 +136,19 @@ def _dist_inputs_digest() -> str:
     return digest.hexdigest()
 
 
+def _write_favicon_ico(outdir: Path) -> None:
+    """A /favicon.ico beside index.html: Chromium asks for it on pages without an icon link (the redirecting
+    index.html), and a 404 there is a console error."""
+    target = outdir / "favicon.ico"
+    if target.is_file():
+        return
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (32, 32), (31, 78, 121, 255))
+    ImageDraw.Draw(image).ellipse((9, 10, 23, 24), outline=(255, 255, 255, 255), width=3)
+    image.save(target, format="ICO", sizes=[(32, 32)])
+
+
 def _write_downloads(app: Sphinx, exception: Exception | None) -> None:
     """Copy the student distribution into the site, building it first when its sources changed."""
     if exception is not None or app.builder.format != "html":
@@ -145,6 +159,7 @@ def _write_downloads(app: Sphinx, exception: Exception | None) -> None:
         for path in STATIC.iterdir():
             if path.is_file() and path.name != "favicon.svg":
                 shutil.copy2(path, static / path.name)
+    _write_favicon_ico(Path(app.outdir))
     sys.path.insert(0, str(HERE))
     try:
         import student_dist
