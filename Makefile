@@ -90,6 +90,7 @@ bench: env vendor
 	$(BIN)/python benchmarks/bench_grading.py 100
 	$(BIN)/python benchmarks/bench_grading.py per-exercise
 	$(BIN)/python benchmarks/bench_similarity.py
+	$(BIN)/python benchmarks/bench_cluster.py
 
 clean:
 	rm -rf _build _vendor

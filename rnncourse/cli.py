@@ -89,7 +89,7 @@ def grade(args: argparse.Namespace) -> int:
     results = grade_batch(
         root, args.assignment, submissions, out, workers=args.workers, only_students=args.student or None,
         db_url=args.db, limits=limits, autograded=Path(args.autograded).resolve() if args.autograded else None,
-        unsafe=args.unsafe_no_sandbox,
+        unsafe=args.unsafe_no_sandbox, scheduler=args.scheduler,
     )
     not_ok = sum(r.status != "ok" for r in results)
     print(f"{len(results)} graded, {not_ok} with notes; wrote {out / 'grades.csv'}")
@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--autograded", metavar="DIR", help="where the formgrader's graded notebooks go (default: autograded/)")
     sub.add_argument("--memory-mb", type=int, help="address-space limit per submission (default 3072)")
     sub.add_argument("--wall-seconds", type=float, help="wall-clock budget per submission, re-runs included (default 300)")
+    sub.add_argument("--scheduler", metavar="ADDRESS", help="grade on this Dask cluster (tcp://host:8786) instead of local workers; --workers is then the cluster's thread count")
     sub.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
     sub.set_defaults(func=grade)
     sub = commands.add_parser("similarity", help="report similar answers (never changes a grade)", description=(

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _services import ServiceUnavailable, postgres_server
 from corpus import ASSIGNMENT, CORPUS, ROOT
 
 from rnncourse.grading.batch import grade_batch
@@ -30,57 +25,13 @@ ENTRIES = {entry.name: entry for entry in CORPUS}
 STUDENTS = ("correct", "wrong", "stub")
 
 
-def _postgres_bin() -> Path | None:
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(os.path.realpath(found)).parent
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    return versions[-1].parent if versions else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    pytest.importorskip("psycopg2", reason="psycopg2 (requirements-test.txt) talks to PostgreSQL")
-    bindir = _postgres_bin()
-    if bindir is None:
-        pytest.skip("no PostgreSQL server here: install Debian's postgresql package (make env does, as root)")
-    as_user: list[str] = []
-    owner = None
-    if os.geteuid() == 0:
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run the server as")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    base = Path(tempfile.mkdtemp(prefix="rnncourse-pg-"))
-    data, sockets = base / "data", base / "sockets"
-    sockets.mkdir()
-    if owner is not None:
-        for path in (base, sockets):
-            os.chown(path, owner.pw_uid, owner.pw_gid)
-    port = _free_port()
-
-    def run(*command: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*as_user, *command], capture_output=True, text=True, timeout=120, cwd=base)
-
-    init = run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    assert init.returncode == 0, init.stderr
-    start = run(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "server.log"), "-o",
-                f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
-    assert start.returncode == 0, start.stderr + (base / "server.log").read_text(errors="replace")
     try:
-        created = run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "gradebook")
-        assert created.returncode == 0, created.stderr
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/gradebook"
-    finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(base, ignore_errors=True)
+        with postgres_server() as url:
+            yield url
+    except ServiceUnavailable as reason:
+        pytest.skip(str(reason))
 
 
 def _grade(tmp: Path, db_url: str) -> tuple[str, dict]:

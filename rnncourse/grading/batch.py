@@ -199,6 +199,7 @@ def grade_batch(
     progress: TextIO | None = sys.stderr,
     grade: Callable[[GradingUnit], SubmissionResult] = grade_unit,
     unsafe: bool = False,
+    scheduler: str | None = None,
 ) -> list[SubmissionResult]:
     """Grade every submission (or only ``only_students``) and write ``out/grades.csv``,
     ``out/feedback/<student>.html``, ``out/results.jsonl``, the gradebook and, for the formgrader,
@@ -208,7 +209,22 @@ def grade_batch(
     Every student folder gets a row; an exception while grading or writing one student's outputs
     costs that student only (status "grader error", details in ``out/grader-errors.log``).
     Without any sandbox, grading is refused unless ``unsafe`` is true.
+
+    With ``scheduler`` (a Dask scheduler's address) each submission is graded on that cluster
+    (:mod:`rnncourse.grading.cluster`) and as many are in flight as the cluster has worker threads;
+    everything else, the gradebook included, stays in this process.
     """
+    if scheduler:
+        from rnncourse.grading.cluster import dask_grader
+
+        spec, _ = load_spec(root, assignment)
+        cluster = dask_grader(scheduler, root, assignment, spec.notebook)
+        try:
+            return grade_batch(root, assignment, submissions, out, workers=cluster.threads, only_students=only_students,
+                               db_url=db_url, limits=limits, autograded=autograded, progress=progress, grade=cluster,
+                               unsafe=unsafe)
+        finally:
+            cluster.client.close()
     spec, _ = load_spec(root, assignment)
     if sandbox_mode() == "none" and not unsafe:
         raise SystemExit(
