@@ -105,7 +105,9 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(cluster, local_c
     killer.join(timeout=5)
     assert killed.is_set(), "the worker was never seen grading, so it was not killed mid-submission"
     assert victim.wait(timeout=10) == -signal.SIGKILL
-    assert cluster_csv == local_csv
+    errors = tmp_path / "cluster" / "grader-errors.log"
+    logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}" for p in (tmp_path / "dask").glob("*.log"))
+    assert cluster_csv == local_csv, (errors.read_text()[-3000:] if errors.exists() else "no grader errors") + logs
     students = [r.student for r in results]
     assert sorted(students) == sorted(CLASS) and len(set(students)) == len(students)
     lines = (tmp_path / "cluster" / "results.jsonl").read_text().splitlines()

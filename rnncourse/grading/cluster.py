@@ -127,19 +127,30 @@ class ClusterGrader:
         for relative in sorted(course):
             digest.update(relative.encode() + b"\0" + course[relative])
         self.course_hash = digest.hexdigest()[:16]
-        # sent to the cluster once; every task refers to it
-        self.course = client.scatter(course, broadcast=True, hash=False)
+        # Sent with every task (a few hundred kB), not scattered once: the scheduler cannot recompute scattered
+        # data, and when a worker holding it died it cancelled the tasks that needed it ("lost dependencies").
+        self.course = course
 
     @property
     def threads(self) -> int:
         """How many tasks the cluster runs at once (its workers' threads)."""
         return max(1, sum(self.client.nthreads().values()))
 
+    #: how often a submission is sent again when its task fails on the cluster (a lost worker, a lost
+    #: connection); grading is a pure function of the files, so a retry cannot record anything twice
+    retries = 2
+
     def __call__(self, unit: GradingUnit) -> SubmissionResult:
         files = submission_files(Path(unit.submission))
-        future = self.client.submit(grade_remote, asdict(unit), self.course, self.course_hash, files,
-                                    pure=False, key=f"grade-{unit.assignment}-{unit.student}-{os.urandom(4).hex()}")
-        return _result(future.result())
+        for attempt in range(self.retries + 1):
+            future = self.client.submit(grade_remote, asdict(unit), self.course, self.course_hash, files,
+                                        pure=False, key=f"grade-{unit.assignment}-{unit.student}-{os.urandom(4).hex()}")
+            try:
+                return _result(future.result())
+            except Exception:
+                if attempt == self.retries:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def dask_grader(scheduler: str, root: Path, assignment: str, notebook: str,
