@@ -21,7 +21,7 @@ from rnncourse.grading.batch import grade_batch
 
 FAST = {"call_timeout": 2.0, "cell_timeout": 4.0, "wall_seconds": 60.0, "memory_mb": 1024}
 ENTRIES = {entry.name: entry for entry in CORPUS}
-# honest, wrong, unfinished, broken and hostile: what a gradebook must record row by row
+# honest, wrong and unfinished: rows with different scores for the gradebook to record
 STUDENTS = ("correct", "wrong", "stub")
 
 

@@ -14,8 +14,10 @@ everything the sandbox mounts), grades there with the same sandbox and limits as
 JSON. The course's copy is kept per worker, keyed by a hash of its content, so it is written once.
 
 A worker that dies mid-submission loses nothing: the scheduler gives the task to another worker (Dask's
-``allowed-failures``), and the coordinator receives exactly one result per submission, so each is recorded
-once. Dask must be installed on the coordinator and the workers (``pip install "dask[distributed]"``), with
+``allowed-failures``), a task that still fails on the cluster is sent again (:attr:`ClusterGrader.retries`),
+and the coordinator receives exactly one result per submission, so each is recorded once. The course files
+go with every task rather than being scattered once: the scheduler cannot recompute scattered data and
+cancels the tasks that need it when a worker holding it dies. Dask must be installed on the coordinator and the workers (``pip install "dask[distributed]"``), with
 the same ``rnncourse`` and Python packages as the coordinator, and bubblewrap on every worker machine.
 """
 
@@ -30,7 +32,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from rnncourse.grading.grader import GradingUnit, PartResult, SubmissionResult, grade_unit
+from rnncourse.grading.grader import CaseResult, GradingUnit, PartResult, SubmissionResult, grade_unit
 
 __all__ = ["ClusterGrader", "course_files", "dask_grader", "grade_remote", "submission_files"]
 
@@ -108,12 +110,8 @@ def grade_remote(unit: dict[str, Any], course: dict[str, bytes], course_hash: st
 
 def _result(data: dict[str, Any]) -> SubmissionResult:
     data = dict(data)
-    parts = []
-    for part in data["parts"]:
-        from rnncourse.grading.grader import CaseResult
-
-        parts.append(PartResult(**{**part, "cases": [CaseResult(**case) for case in part["cases"]]}))
-    data["parts"] = parts
+    data["parts"] = [PartResult(**{**part, "cases": [CaseResult(**case) for case in part["cases"]]})
+                     for part in data["parts"]]
     return SubmissionResult(**data)
 
 
@@ -142,15 +140,18 @@ class ClusterGrader:
 
     def __call__(self, unit: GradingUnit) -> SubmissionResult:
         files = submission_files(Path(unit.submission))
-        for attempt in range(self.retries + 1):
+
+        def attempt() -> SubmissionResult:
             future = self.client.submit(grade_remote, asdict(unit), self.course, self.course_hash, files,
                                         pure=False, key=f"grade-{unit.assignment}-{unit.student}-{os.urandom(4).hex()}")
+            return _result(future.result())
+
+        for _ in range(self.retries):
             try:
-                return _result(future.result())
-            except Exception:
-                if attempt == self.retries:
-                    raise
-        raise AssertionError("unreachable")
+                return attempt()
+            except Exception:  # noqa: BLE001 - sent again; the last attempt's error reaches grade_batch
+                continue
+        return attempt()
 
 
 def dask_grader(scheduler: str, root: Path, assignment: str, notebook: str,
