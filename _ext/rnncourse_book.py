@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -39,6 +40,7 @@ DOWNLOADS = "downloads"
 _NOTEBOOK_PAGE = re.compile(r"^(?:book/(?P<chapter>ch\d\d_\w+)|exercises/\w+/(?P<exercise>ex\d\d_\w+))$")
 
 
+@functools.cache
 def _version() -> str:
     match = re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
     return match.group(1) if match else "0"
@@ -149,30 +151,39 @@ def _write_favicon_ico(outdir: Path) -> None:
     image.save(target, format="ICO", sizes=[(32, 32)])
 
 
-def _write_downloads(app: Sphinx, exception: Exception | None) -> None:
-    """Copy the student distribution into the site, building it first when its sources changed."""
-    if exception is not None or app.builder.format != "html":
-        return
-    # Sphinx copies static files only when some page changed: keep this extension's own up to date anyway
-    static = Path(app.outdir) / "_static"
+def _copy_own_static(outdir: Path) -> None:
+    """Sphinx copies static files only when some page changed: keep this extension's own up to date anyway."""
+    static = outdir / "_static"
     if static.is_dir():
         for path in STATIC.iterdir():
             if path.is_file() and path.name != "favicon.svg":
                 shutil.copy2(path, static / path.name)
+
+
+def _finish_site(app: Sphinx, exception: Exception | None) -> None:
+    """After a successful HTML build: this extension's static files, /favicon.ico and the student downloads."""
+    if exception is not None or app.builder.format != "html":
+        return
+    _copy_own_static(Path(app.outdir))
     _write_favicon_ico(Path(app.outdir))
+    _write_downloads(Path(app.outdir))
+
+
+def _write_downloads(outdir: Path) -> None:
+    """Copy the student distribution into the site, building it first when its sources changed."""
     sys.path.insert(0, str(HERE))
     try:
         import student_dist
     finally:
         sys.path.remove(str(HERE))
-    cache = Path(app.outdir).parent / "student_dist"
+    cache = outdir.parent / "student_dist"
     stamp = cache / ".inputs"
     digest = _dist_inputs_digest()
     if not stamp.is_file() or stamp.read_text() != digest:
         shutil.rmtree(cache, ignore_errors=True)
         student_dist.build(cache)
         stamp.write_text(digest)
-    target = Path(app.outdir) / DOWNLOADS
+    target = outdir / DOWNLOADS
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(cache, target, ignore=shutil.ignore_patterns(".inputs"))
 
@@ -198,7 +209,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", _page_context, priority=1)
     # after the theme has made its launch buttons (priority 500)
     app.connect("html-page-context", _truthful_launch_buttons, priority=800)
-    app.connect("build-finished", _write_downloads)
+    app.connect("build-finished", _finish_site)
     # before MathJax's own configuration script runs (priority 500), so the shim sees every assignment
     app.add_js_file("rnncourse.js", priority=400)
     app.add_css_file("rnncourse.css")
